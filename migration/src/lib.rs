@@ -1,0 +1,36 @@
+//! Database migrations of the promotion service, one concern each.
+//!
+//! The schema enforces its own rules: foreign keys, range checks (basis points
+//! 1..10000, limits > 0, windows that end after they start), unique coupon
+//! codes, and the shape of each action kind. The service validates input
+//! first and names the offending field; these constraints are the backstop
+//! that keeps stored data sound whatever the code does. See README.md.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_campaigns;
+mod m20261126_000002_create_promotions;
+mod m20261126_000003_create_coupons;
+mod m20261126_000004_create_redemptions;
+mod m20261126_000005_create_outbox_events;
+
+/// Applies the migrations in order; `serve` and `migrate` run it.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261126_000001_create_campaigns::Migration),
+            Box::new(m20261126_000002_create_promotions::Migration),
+            Box::new(m20261126_000003_create_coupons::Migration),
+            Box::new(m20261126_000004_create_redemptions::Migration),
+            Box::new(m20261126_000005_create_outbox_events::Migration),
+        ]
+    }
+}
+
+/// Runs each statement of `sql` (separated by `;` at line ends) in order.
+pub(crate) async fn run_sql(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    manager.get_connection().execute_unprepared(sql).await.map(|_| ())
+}

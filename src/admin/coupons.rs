@@ -1,0 +1,50 @@
+//! Creating and switching single coupons.
+
+use chrono::Utc;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use uuid::Uuid;
+
+use crate::domain::coupon::{Coupon, CouponDefinition, CouponDraft, normalize_code};
+use crate::domain::promotion::Scope;
+use crate::error::{AppError, AppResult};
+use crate::outbox::{self, Event};
+use crate::store::{coupons as repo, promotions};
+
+/// Creates an active coupon for a CART promotion (`coupon.created`).
+#[tracing::instrument(skip_all, fields(promotion.id = %promotion_id))]
+pub async fn create(db: &DatabaseConnection, promotion_id: Uuid, draft: &CouponDraft) -> AppResult<Coupon> {
+    let def = CouponDefinition::new(draft)?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    match promotions::scope_of(&txn, promotion_id).await? {
+        None => {
+            return Err(AppError::not_found("input.promotionId", format!("no promotion with id {promotion_id}")));
+        }
+        Some(Scope::Catalog) => {
+            return Err(AppError::bad_input(
+                "input.promotionId",
+                "coupons unlock CART promotions; this promotion is a CATALOG promotion",
+            ));
+        }
+        Some(Scope::Cart) => {}
+    }
+    let coupon = repo::insert(&txn, Uuid::now_v7(), promotion_id, &def, now).await?;
+    outbox::enqueue(&txn, Event::new("coupon.created", "coupon", coupon.id, &coupon)?, now).await?;
+    txn.commit().await?;
+    Ok(coupon)
+}
+
+/// Switches a coupon on or off by code (`coupon.activated` / `coupon.deactivated`).
+#[tracing::instrument(skip_all)]
+pub async fn set_active(db: &DatabaseConnection, code: &str, active: bool) -> AppResult<Coupon> {
+    let code = normalize_code("code", code)?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let coupon = repo::set_active(&txn, &code, active)
+        .await?
+        .ok_or_else(|| AppError::not_found("code", format!("no coupon with code {code}")))?;
+    let event_type = if active { "coupon.activated" } else { "coupon.deactivated" };
+    outbox::enqueue(&txn, Event::new(event_type, "coupon", coupon.id, &coupon)?, now).await?;
+    txn.commit().await?;
+    Ok(coupon)
+}

@@ -1,0 +1,114 @@
+//! Coupons: a code that unlocks one CART promotion, with its own limits and
+//! window. Codes are matched case-insensitively and stored upper-case.
+
+use chrono::{DateTime, Utc};
+
+use super::validation::{self as v, Invalid, Window};
+
+/// Shortest accepted code.
+pub const MIN_CODE_LEN: usize = 3;
+/// Longest accepted code.
+pub const MAX_CODE_LEN: usize = 64;
+
+/// Normalises a code as typed by a shopper or an admin: trimmed and
+/// upper-cased; 3..64 characters of A-Z, 0-9, '-' and '_', starting with a
+/// letter or digit.
+pub fn normalize_code(field: &str, code: &str) -> Result<String, Invalid> {
+    let code = code.trim().to_ascii_uppercase();
+    let well_formed = (MIN_CODE_LEN..=MAX_CODE_LEN).contains(&code.len())
+        && code.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if well_formed {
+        Ok(code)
+    } else {
+        Err(Invalid::new(
+            field,
+            format!(
+                "must be {MIN_CODE_LEN} to {MAX_CODE_LEN} letters, digits, '-' or '_', starting with a letter or digit"
+            ),
+        ))
+    }
+}
+
+/// A coupon as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouponDraft {
+    /// As typed; normalised by [`CouponDefinition::new`].
+    pub code: String,
+    /// Total uses; none: unlimited.
+    pub usage_limit: Option<i32>,
+    /// Uses per customer; none: unlimited.
+    pub usage_limit_per_customer: Option<i32>,
+    /// Valid from; none: at once.
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Valid until (exclusive); none: for ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A valid coupon definition.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CouponDefinition {
+    /// Upper-case, well-formed.
+    pub code: String,
+    /// At least 1 when set.
+    pub usage_limit: Option<i32>,
+    /// At least 1 when set.
+    pub usage_limit_per_customer: Option<i32>,
+    /// When the code is valid.
+    #[serde(flatten)]
+    pub window: Window,
+}
+
+impl CouponDefinition {
+    /// Checks the rules; errors name the input path under `input`.
+    pub fn new(draft: &CouponDraft) -> Result<Self, Invalid> {
+        Ok(Self {
+            code: normalize_code("input.code", &draft.code)?,
+            usage_limit: draft.usage_limit.map(|l| v::positive("input.usageLimit", l)).transpose()?,
+            usage_limit_per_customer: draft
+                .usage_limit_per_customer
+                .map(|l| v::positive("input.usageLimitPerCustomer", l))
+                .transpose()?,
+            window: Window::new("input.expiresAt", draft.starts_at, draft.expires_at)?,
+        })
+    }
+}
+
+/// A stored coupon.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Coupon {
+    /// Time-ordered (UUIDv7).
+    pub id: uuid::Uuid,
+    /// The promotion it unlocks.
+    pub promotion_id: uuid::Uuid,
+    /// The batch that generated it, if any.
+    pub batch_id: Option<uuid::Uuid>,
+    /// Code, limits and window.
+    #[serde(flatten)]
+    pub definition: CouponDefinition,
+    /// Switched on or off by an admin (expiry does not change it).
+    pub active: bool,
+    /// Redemptions not released, reconciled from the redemptions.
+    pub times_used: i32,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_trimmed_and_upper_cased() {
+        assert_eq!(normalize_code("c", " summer-2026 "), Ok("SUMMER-2026".to_owned()));
+    }
+
+    #[test]
+    fn malformed_codes_are_rejected() {
+        for bad in ["", "AB", "-ABC", "A B C", "ÄBC", &"A".repeat(65)] {
+            assert!(normalize_code("c", bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}

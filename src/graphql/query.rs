@@ -1,0 +1,72 @@
+//! Query resolvers: look-ups by id or code (null when unknown) and
+//! connections filtered and paged in SQL.
+
+use async_graphql::{Context, ID, Object, Result};
+use chrono::Utc;
+
+use crate::app::AppState;
+use crate::domain::coupon::normalize_code;
+use crate::store::{campaigns, coupons, promotions};
+
+use super::types::campaign::{CampaignFilter, CampaignObject};
+use super::types::common::{Conn, connection, page_request, parse_id};
+use super::types::coupon::{CouponBatchObject, CouponObject};
+use super::types::promotion::{PromotionFilter, PromotionObject};
+
+/// The root query.
+#[derive(Default)]
+pub struct Query;
+
+#[Object]
+impl Query {
+    async fn campaign(&self, ctx: &Context<'_>, id: ID) -> Result<Option<CampaignObject>> {
+        let state = ctx.data_unchecked::<AppState>();
+        Ok(campaigns::find(&state.db, parse_id("id", &id)?).await?.map(CampaignObject))
+    }
+
+    async fn campaigns(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<CampaignFilter>,
+    ) -> Result<Conn<CampaignObject>> {
+        let state = ctx.data_unchecked::<AppState>();
+        let had_cursor = after.is_some();
+        let filter = filter.unwrap_or_default().into();
+        let page = campaigns::list(&state.db, &filter, page_request(first, after)?).await?;
+        Ok(connection(page, had_cursor, |c| c.id, CampaignObject))
+    }
+
+    async fn promotion(&self, ctx: &Context<'_>, id: ID) -> Result<Option<PromotionObject>> {
+        let state = ctx.data_unchecked::<AppState>();
+        Ok(promotions::find(&state.db, parse_id("id", &id)?).await?.map(PromotionObject))
+    }
+
+    /// Filtered in the database (indexed), never in memory.
+    async fn promotions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<PromotionFilter>,
+    ) -> Result<Conn<PromotionObject>> {
+        let state = ctx.data_unchecked::<AppState>();
+        let had_cursor = after.is_some();
+        let filter = filter.unwrap_or_default().into_store()?;
+        let page = promotions::list(&state.db, &filter, Utc::now(), page_request(first, after)?).await?;
+        Ok(connection(page, had_cursor, |p| p.id, PromotionObject))
+    }
+
+    /// Matched case-insensitively; null when no coupon has this code.
+    async fn coupon(&self, ctx: &Context<'_>, code: String) -> Result<Option<CouponObject>> {
+        let state = ctx.data_unchecked::<AppState>();
+        let Ok(code) = normalize_code("code", &code) else { return Ok(None) };
+        Ok(coupons::find_by_code(&state.db, &code).await?.map(CouponObject))
+    }
+
+    async fn coupon_batch(&self, ctx: &Context<'_>, id: ID) -> Result<Option<CouponBatchObject>> {
+        let state = ctx.data_unchecked::<AppState>();
+        Ok(coupons::find_batch(&state.db, parse_id("id", &id)?).await?.map(CouponBatchObject))
+    }
+}

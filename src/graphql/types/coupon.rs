@@ -1,0 +1,148 @@
+//! `Coupon`, `CouponBatch` and their inputs.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
+use chrono::{DateTime, Utc};
+
+use super::common::{Conn, connection, page_request, parse_id};
+use super::promotion::PromotionObject;
+use crate::app::AppState;
+use crate::domain::coupon::{self as domain, CouponDraft};
+use crate::error::AppError;
+use crate::store::coupons::{self, CouponOwner};
+use crate::store::entities::coupon_batch;
+use crate::store::promotions;
+
+/// A code that unlocks a CART promotion.
+pub struct CouponObject(pub domain::Coupon);
+
+async fn load_promotion(ctx: &Context<'_>, id: uuid::Uuid) -> Result<PromotionObject> {
+    let state = ctx.data_unchecked::<AppState>();
+    let promotion = promotions::find(&state.db, id)
+        .await?
+        .ok_or_else(|| AppError::Internal(format!("promotion {id} of a coupon is missing")))?;
+    Ok(PromotionObject(promotion))
+}
+
+#[Object(name = "Coupon")]
+impl CouponObject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Upper-case; matched case-insensitively.
+    async fn code(&self) -> &str {
+        &self.0.definition.code
+    }
+    async fn promotion(&self, ctx: &Context<'_>) -> Result<PromotionObject> {
+        load_promotion(ctx, self.0.promotion_id).await
+    }
+    async fn active(&self) -> bool {
+        self.0.active
+    }
+    async fn usage_limit(&self) -> Option<i32> {
+        self.0.definition.usage_limit
+    }
+    async fn usage_limit_per_customer(&self) -> Option<i32> {
+        self.0.definition.usage_limit_per_customer
+    }
+    /// Redemptions not released.
+    async fn times_used(&self) -> i32 {
+        self.0.times_used
+    }
+    async fn starts_at(&self) -> Option<DateTime<Utc>> {
+        self.0.definition.window.starts_at
+    }
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.definition.window.ends_at
+    }
+    async fn batch(&self, ctx: &Context<'_>) -> Result<Option<CouponBatchObject>> {
+        let Some(id) = self.0.batch_id else { return Ok(None) };
+        let state = ctx.data_unchecked::<AppState>();
+        Ok(coupons::find_batch(&state.db, id).await?.map(CouponBatchObject))
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A single coupon.
+#[derive(InputObject)]
+pub struct CouponInput {
+    pub promotion_id: ID,
+    /// 3..64 letters, digits, '-' or '_'; stored upper-case.
+    pub code: String,
+    pub usage_limit: Option<i32>,
+    pub usage_limit_per_customer: Option<i32>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl CouponInput {
+    /// The promotion id and the domain draft.
+    pub fn into_draft(self) -> Result<(uuid::Uuid, CouponDraft), AppError> {
+        Ok((
+            parse_id("input.promotionId", &self.promotion_id)?,
+            CouponDraft {
+                code: self.code,
+                usage_limit: self.usage_limit,
+                usage_limit_per_customer: self.usage_limit_per_customer,
+                starts_at: self.starts_at,
+                expires_at: self.expires_at,
+            },
+        ))
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum BatchStatus {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+/// Codes generated from one pattern.
+pub struct CouponBatchObject(pub coupon_batch::Model);
+
+#[Object(name = "CouponBatch")]
+impl CouponBatchObject {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn promotion(&self, ctx: &Context<'_>) -> Result<PromotionObject> {
+        load_promotion(ctx, self.0.promotion_id).await
+    }
+    async fn pattern(&self) -> &str {
+        &self.0.pattern
+    }
+    async fn requested(&self) -> i32 {
+        self.0.requested
+    }
+    async fn generated(&self) -> i32 {
+        self.0.generated
+    }
+    async fn status(&self) -> Result<BatchStatus> {
+        Ok(match self.0.status.as_str() {
+            "PENDING" => BatchStatus::Pending,
+            "RUNNING" => BatchStatus::Running,
+            "DONE" => BatchStatus::Done,
+            "FAILED" => BatchStatus::Failed,
+            other => return Err(AppError::corrupt_row("coupon_batches", self.0.id, format!("status {other:?}")).into()),
+        })
+    }
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+    /// The generated coupons, newest first.
+    async fn coupons(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Conn<CouponObject>> {
+        let state = ctx.data_unchecked::<AppState>();
+        let had_cursor = after.is_some();
+        let page = coupons::list(&state.db, CouponOwner::Batch(self.0.id), page_request(first, after)?).await?;
+        Ok(connection(page, had_cursor, |c| c.id, CouponObject))
+    }
+}

@@ -1,0 +1,6 @@
+//! GraphQL object, input and enum types, and their mapping to the domain.
+
+pub mod campaign;
+pub mod common;
+pub mod coupon;
+pub mod promotion;

@@ -1,0 +1,101 @@
+//! Health endpoints: `/health` and `/health/live` (the process answers),
+//! `/health/ready` (PostgreSQL and Redis reachable, migrations applied: 503
+//! otherwise) and `/health/detailed` (JSON with each dependency's latency).
+
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json};
+use axum::{Router, routing::get};
+use sea_orm::ConnectionTrait;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::store;
+
+/// Routes under /health.
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(live))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/health/detailed", get(detailed))
+        .with_state(state)
+}
+
+async fn live() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// One dependency's state.
+#[derive(Serialize)]
+struct Check {
+    ok: bool,
+    latency_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// The whole report.
+#[derive(Serialize)]
+struct Report {
+    status: &'static str,
+    version: &'static str,
+    postgres: Check,
+    redis: Check,
+    migrations: Check,
+    workers: Vec<serde_json::Value>,
+}
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+async fn timed<F, T, E>(fut: F) -> Check
+where
+    F: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let start = Instant::now();
+    let result = tokio::time::timeout(CHECK_TIMEOUT, fut).await;
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(Ok(_)) => Check { ok: true, latency_ms, error: None },
+        Ok(Err(e)) => Check { ok: false, latency_ms, error: Some(e.to_string()) },
+        Err(_) => Check { ok: false, latency_ms, error: Some("timed out".into()) },
+    }
+}
+
+async fn report(state: &AppState) -> Report {
+    let postgres = timed(state.db.execute_unprepared("SELECT 1")).await;
+    let mut redis = state.redis.clone();
+    let redis = timed(async move { redis::cmd("PING").query_async::<String>(&mut redis).await }).await;
+    let migrations = timed(async {
+        match store::pending_migrations(&state.db).await {
+            Ok(0) => Ok(()),
+            Ok(n) => Err(format!("{n} migrations pending")),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await;
+    let ok = postgres.ok && redis.ok && migrations.ok;
+    Report {
+        status: if ok { "ok" } else { "unavailable" },
+        version: env!("CARGO_PKG_VERSION"),
+        postgres,
+        redis,
+        migrations,
+        workers: Vec::new(),
+    }
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    let report = report(&state).await;
+    let code = if report.status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(serde_json::json!({ "status": report.status })))
+}
+
+async fn detailed(State(state): State<AppState>) -> impl IntoResponse {
+    let report = report(&state).await;
+    let code = if report.status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(report))
+}

@@ -1,0 +1,29 @@
+//! The promotion service: campaigns, promotions and coupons; prices carts;
+//! enforces usage limits; publishes its events through an outbox.
+//!
+//! Data flows one way: `http` -> `graphql` -> (`admin`, `store`, `outbox`),
+//! and everything uses `domain`, which imports none of them.
+//!
+//! - [`config`]: settings from the environment.
+//! - [`telemetry`]: logging set-up.
+//! - [`error`]: the one error type and its GraphQL codes.
+//! - [`app`]: shared state, start-up, serving and shutdown.
+//! - [`domain`]: the pure rules (definitions, validation).
+//! - [`store`]: PostgreSQL entities and repositories.
+//! - [`outbox`]: events written in the change's transaction.
+//! - [`admin`]: use cases of the admin API.
+//! - [`graphql`]: schema and thin resolvers.
+//! - [`http`]: router, GraphiQL, health.
+//! - [`demo`]: demo data for local use.
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod outbox;
+pub mod store;
+pub mod telemetry;

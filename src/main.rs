@@ -1,0 +1,105 @@
+//! The `promotions` binary: a thin CLI over the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use promotions::app::{self, App};
+use promotions::config::{Config, ServeConfig};
+use promotions::{demo, graphql, telemetry};
+
+#[derive(Parser)]
+#[command(name = "promotions", version, about = "Campaigns, promotions and coupons for the checkout")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serves the GraphQL API (applies pending migrations first).
+    Serve {
+        #[command(flatten)]
+        config: Config,
+        #[command(flatten)]
+        serve: ServeConfig,
+        /// Do not apply pending migrations.
+        #[arg(long)]
+        no_migrate: bool,
+        /// Seed the demo data (idempotent) before serving.
+        #[arg(long)]
+        seed_demo: bool,
+    },
+    /// Applies pending migrations and exits.
+    Migrate {
+        #[command(flatten)]
+        config: Config,
+    },
+    /// Prints the GraphQL schema (SDL).
+    PrintSchema,
+    /// Seeds the demo data (idempotent) and exits.
+    SeedDemo {
+        #[command(flatten)]
+        config: Config,
+    },
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::PrintSchema = cli.command {
+        print!("{}", graphql::sdl());
+        return ExitCode::SUCCESS;
+    }
+    telemetry::init();
+    match cli.command {
+        Command::Serve { config, serve, no_migrate, seed_demo } => {
+            let app = match App::build(config, serve, !no_migrate).await {
+                Ok(app) => app,
+                Err(e) => return fail(e),
+            };
+            if seed_demo {
+                match demo::seed(&app.state.db).await {
+                    Ok(true) => tracing::info!("demo data seeded"),
+                    Ok(false) => tracing::info!("demo data already present"),
+                    Err(e) => return fail(format!("seeding the demo data failed: {e:?}")),
+                }
+            }
+            tracing::info!(addr = %app.addr, "serving");
+            println!("GraphiQL: http://{}/graphql", app.addr);
+            match app.run(app::shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(format!("server failed: {e}")),
+            }
+        }
+        Command::Migrate { config } => match app::connect_db(&config, true).await {
+            Ok(_) => {
+                println!("migrations applied");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        Command::SeedDemo { config } => {
+            let db = match app::connect_db(&config, true).await {
+                Ok(db) => db,
+                Err(e) => return fail(e),
+            };
+            match demo::seed(&db).await {
+                Ok(true) => {
+                    println!("demo data seeded");
+                    ExitCode::SUCCESS
+                }
+                Ok(false) => {
+                    println!("demo data already present");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(format!("seeding the demo data failed: {e:?}")),
+            }
+        }
+        Command::PrintSchema => unreachable!("handled above"),
+    }
+}
