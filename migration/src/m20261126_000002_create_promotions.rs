@@ -72,7 +72,7 @@ CREATE TABLE promotions (
         WHEN 'BUY_X_GET_Y' THEN buy_quantity IS NOT NULL AND get_quantity IS NOT NULL AND basis_points IS NOT NULL
         WHEN 'TIERED' THEN tier_basis IS NOT NULL
         ELSE true END),
-    CONSTRAINT promotions_currency_check CHECK (currency IS NOT NULL OR (
+    CONSTRAINT promotions_currency_required_check CHECK (currency IS NOT NULL OR (
         action_kind NOT IN ('AMOUNT_OFF', 'FIXED_PRICE')
         AND max_discount IS NULL AND min_subtotal IS NULL
         AND (tier_basis IS NULL OR tier_basis = 'QUANTITY')))

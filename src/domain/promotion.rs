@@ -123,15 +123,20 @@ pub struct TargetDraft {
 }
 
 impl TargetDraft {
+    /// Validates the lists; they are sets, kept sorted so that a definition
+    /// reads back exactly as it was stored.
     fn validate(&self, field: &str) -> Result<Target, Invalid> {
+        let set = |name: &str, values: &[String]| {
+            v::identifiers(&path(field, name), values).map(|mut ids| {
+                ids.sort();
+                ids
+            })
+        };
         Ok(Target {
-            product_ids: v::identifiers(&path(field, "productIds"), &self.product_ids)?,
-            category_ids: v::identifiers(&path(field, "categoryIds"), &self.category_ids)?,
-            brand_ids: v::identifiers(&path(field, "brandIds"), &self.brand_ids)?,
-            exclude_product_ids: v::identifiers(
-                &path(field, "excludeProductIds"),
-                &self.exclude_product_ids,
-            )?,
+            product_ids: set("productIds", &self.product_ids)?,
+            category_ids: set("categoryIds", &self.category_ids)?,
+            brand_ids: set("brandIds", &self.brand_ids)?,
+            exclude_product_ids: set("excludeProductIds", &self.exclude_product_ids)?,
             min_rating: self.min_rating.map(|r| v::rating(&path(field, "minRating"), r)).transpose()?,
         })
     }

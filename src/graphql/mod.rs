@@ -26,3 +26,43 @@ pub fn sdl() -> String {
         .finish()
         .sdl()
 }
+
+/// Gives every error without `extensions.code` the code BAD_USER_INPUT: such
+/// errors come from async-graphql itself (a document that does not parse or
+/// validate, a value of the wrong type, a oneOf input with zero or two
+/// members), since resolvers only fail with coded [`crate::error::AppError`]s.
+/// Where the message names an argument or variable, it becomes `field`.
+pub fn ensure_codes(errors: &mut [async_graphql::ServerError]) {
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_some() {
+            continue;
+        }
+        extensions.set("code", "BAD_USER_INPUT");
+        if let Some(field) = named_input(&error.message) {
+            extensions.set("field", field);
+        }
+    }
+}
+
+/// `Invalid value for argument "input.action", ...` -> `input.action`;
+/// `Variable "$input" got ...` -> `input`.
+fn named_input(message: &str) -> Option<String> {
+    let rest = ["argument \"", "Variable \"$", "variable \"$"]
+        .iter()
+        .find_map(|marker| message.find(marker).map(|i| &message[i + marker.len()..]))?;
+    rest.split('"').next().filter(|f| !f.is_empty()).map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_named_input_is_taken_from_the_message() {
+        assert_eq!(
+            super::named_input("Invalid value for argument \"input.action\", Oneof ..."),
+            Some("input.action".to_owned())
+        );
+        assert_eq!(super::named_input("Variable \"$input\" got invalid value"), Some("input".to_owned()));
+        assert_eq!(super::named_input("Unknown field"), None);
+    }
+}

@@ -123,12 +123,12 @@ pub async fn list(db: &impl ConnectionTrait, filter: &CampaignFilter, page: Page
         select = select.filter(Column::Status.eq(status_code(status)));
     }
     if let Some(text) = &filter.name_contains {
-        select = select.filter(Expr::cust_with_values("campaigns.name ILIKE ?", [super::like_pattern(text)]));
+        select = select.filter(Expr::cust_with_values("campaigns.name ILIKE $1", [super::like_pattern(text)]));
     }
     if let Some(at) = filter.active_at {
         select = select.filter(Column::Status.eq("ACTIVE")).filter(Expr::cust_with_values(
-            "COALESCE(campaigns.starts_at <= ?, true) AND COALESCE(campaigns.ends_at > ?, true)",
-            [at, at],
+            "COALESCE(campaigns.starts_at <= $1, true) AND COALESCE(campaigns.ends_at > $1, true)",
+            [at],
         ));
     }
     page::fetch(db, select, Column::Id, page).await?.try_map(decode)

@@ -256,23 +256,26 @@ fn decode_scope(id: Uuid, code: &str) -> AppResult<Scope> {
     }
 }
 
+/// Switched on and inside the own window at the instant bound as `$1`.
+const IN_WINDOW: &str =
+    "promotions.active AND COALESCE(promotions.starts_at <= $1, true) AND COALESCE(promotions.ends_at > $1, true)";
+
 /// SQL for the derived status at a bound instant (see [`PromotionStatus::derive`]).
 fn status_condition(status: PromotionStatus, now: DateTime<Utc>) -> SimpleExpr {
-    const IN_WINDOW: &str = "promotions.active AND COALESCE(promotions.starts_at <= ?, true) AND COALESCE(promotions.ends_at > ?, true)";
     match status {
         PromotionStatus::Inactive => Expr::cust("NOT promotions.active"),
-        PromotionStatus::Scheduled => Expr::cust_with_values("promotions.active AND promotions.starts_at > ?", [now]),
+        PromotionStatus::Scheduled => Expr::cust_with_values("promotions.active AND promotions.starts_at > $1", [now]),
         PromotionStatus::Expired => Expr::cust_with_values(
-            "promotions.active AND COALESCE(promotions.starts_at <= ?, true) AND promotions.ends_at <= ?",
-            [now, now],
+            "promotions.active AND COALESCE(promotions.starts_at <= $1, true) AND promotions.ends_at <= $1",
+            [now],
         ),
         PromotionStatus::Exhausted => Expr::cust_with_values(
             format!("{IN_WINDOW} AND promotions.redemption_count >= promotions.total_usage_limit"),
-            [now, now],
+            [now],
         ),
         PromotionStatus::Active => Expr::cust_with_values(
             format!("{IN_WINDOW} AND (promotions.total_usage_limit IS NULL OR promotions.redemption_count < promotions.total_usage_limit)"),
-            [now, now],
+            [now],
         ),
     }
 }
@@ -288,17 +291,21 @@ fn item_condition(filter: &PromotionFilter) -> Option<SimpleExpr> {
     if pairs.is_empty() {
         return None;
     }
-    let matches = vec!["(kind = ? AND value = ?)"; pairs.len()].join(" OR ");
+    let matches = (0..pairs.len())
+        .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 1, 2 * i + 2))
+        .collect::<Vec<_>>()
+        .join(" OR ");
     let mut values: Vec<Value> = pairs.iter().flat_map(|(k, v)| [Value::from(*k), Value::from((*v).clone())]).collect();
     let mut sql = format!(
         "promotions.id IN (SELECT promotion_id FROM promotion_targets WHERE {matches} \
          UNION ALL SELECT id FROM promotions WHERE NOT targeted)"
     );
     if let Some(product) = &filter.product_id {
-        sql.push_str(
+        sql.push_str(&format!(
             " AND NOT EXISTS (SELECT 1 FROM promotion_targets x WHERE x.promotion_id = promotions.id \
-             AND x.kind = 'EXCLUDE_PRODUCT' AND x.value = ?)",
-        );
+             AND x.kind = 'EXCLUDE_PRODUCT' AND x.value = ${})",
+            values.len() + 1
+        ));
         values.push(product.clone().into());
     }
     Some(Expr::cust_with_values(sql, values))
@@ -320,12 +327,12 @@ pub async fn list(db: &impl ConnectionTrait, filter: &PromotionFilter, now: Date
     }
     if let Some(at) = filter.active_at {
         select = select.filter(Expr::cust_with_values(
-            "promotions.active AND COALESCE(promotions.starts_at <= ?, true) AND COALESCE(promotions.ends_at > ?, true)",
-            [at, at],
+            IN_WINDOW,
+            [at],
         ));
     }
     if let Some(text) = &filter.name_contains {
-        select = select.filter(Expr::cust_with_values("promotions.name ILIKE ?", [super::like_pattern(text)]));
+        select = select.filter(Expr::cust_with_values("promotions.name ILIKE $1", [super::like_pattern(text)]));
     }
     if let Some(item) = item_condition(filter) {
         select = select.filter(item);
@@ -344,7 +351,6 @@ async fn decode_rows(db: &impl ConnectionTrait, rows: Vec<promotion::Model>) -> 
     let mut targets: HashMap<Uuid, Vec<promotion_target::Model>> = HashMap::new();
     for t in promotion_target::Entity::find()
         .filter(promotion_target::Column::PromotionId.is_in(ids.clone()))
-        .order_by_asc(promotion_target::Column::Value)
         .all(db)
         .await?
     {

@@ -1,0 +1,235 @@
+//! `spawn_app()` and typed helpers to talk to it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use migration::{Migrator, MigratorTrait};
+use promotions::app::App;
+use promotions::config::{Config, ServeConfig};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// The PostgreSQL server the tests use (its `postgres` database administers).
+fn server_url() -> String {
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    // Keep the server part; the database name is the tests' business.
+    let base = url.split('?').next().unwrap_or(&url);
+    match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => base[..i].to_owned(),
+        _ => base.to_owned(),
+    }
+}
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+const LOCK_KEY: i64 = 0x7072_6f6d_6f73; // "promos"
+const TEST_DB_PREFIX: &str = "promotions_test_";
+/// Test databases older than this are dropped by the next run (a crashed
+/// run leaves its databases behind; nothing else cleans them).
+const STALE_AFTER_SECS: u64 = 1800;
+
+fn template_name() -> String {
+    // The template changes whenever the migration list does.
+    let names: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
+    let digest = names.join(",").bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+    format!("promotions_tpl_{digest:016x}")
+}
+
+async fn exec(db: &DatabaseConnection, sql: &str) {
+    db.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn database_names(db: &DatabaseConnection, like: &str) -> Vec<String> {
+    db.query_all_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT datname FROM pg_database WHERE datname LIKE $1",
+        [like.into()],
+    ))
+    .await
+    .expect("list databases")
+    .iter()
+    .map(|row| row.try_get::<String>("", "datname").expect("datname"))
+    .collect()
+}
+
+/// Creates a fresh database copied from the migrated template (building the
+/// template once per migration list, under an advisory lock shared by all
+/// test processes) and returns its URL.
+async fn fresh_database() -> String {
+    let server = server_url();
+    let mut options = ConnectOptions::new(format!("{server}/postgres"));
+    options.max_connections(1).sqlx_logging(false);
+    let admin = Database::connect(options).await.expect(
+        "cannot reach PostgreSQL for the tests: set DATABASE_URL (see README) or run scripts/test",
+    );
+    exec(&admin, &format!("SELECT pg_advisory_lock({LOCK_KEY})")).await;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs();
+    for name in database_names(&admin, &format!("{TEST_DB_PREFIX}%")).await {
+        let born: u64 = name[TEST_DB_PREFIX.len()..].split('_').next().and_then(|t| t.parse().ok()).unwrap_or(0);
+        if now.saturating_sub(born) > STALE_AFTER_SECS {
+            exec(&admin, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+        }
+    }
+    let template = template_name();
+    if database_names(&admin, &template).await.is_empty() {
+        let building = format!("{template}_building");
+        exec(&admin, &format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)")).await;
+        exec(&admin, &format!("CREATE DATABASE \"{building}\"")).await;
+        let db = Database::connect(format!("{server}/{building}")).await.expect("connect to the template");
+        Migrator::up(&db, None).await.expect("migrate the template");
+        db.close().await.expect("close the template");
+        exec(&admin, &format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\"")).await;
+    }
+    let name = format!("{TEST_DB_PREFIX}{now}_{}", Uuid::now_v7().simple());
+    exec(&admin, &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")).await;
+    exec(&admin, &format!("SELECT pg_advisory_unlock({LOCK_KEY})")).await;
+    admin.close().await.expect("close the admin connection");
+    format!("{server}/{name}")
+}
+
+/// A running app and a client for it.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    /// The app's own pool, for checking stored state.
+    pub db: DatabaseConnection,
+    client: reqwest::Client,
+}
+
+fn init_logs() {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt().with_env_filter("info").try_init();
+    }
+}
+
+/// Spawns the real app on port 0 with a fresh database and Redis prefix.
+pub async fn spawn_app() -> TestApp {
+    init_logs();
+    let config = Config {
+        database_url: fresh_database().await,
+        redis_url: redis_url(),
+        redis_key_prefix: format!("test:{}:", Uuid::now_v7().simple()),
+        database_max_connections: 5,
+    };
+    let serve = ServeConfig {
+        listen: "127.0.0.1:0".parse().expect("literal address"),
+        graphiql: true,
+        max_body_bytes: 1024 * 1024,
+    };
+    let app = App::build(config, serve, false).await.unwrap_or_else(|e| panic!("the app did not start: {e}"));
+    let address = format!("http://{}", app.addr);
+    let db = app.state.db.clone();
+    tokio::spawn(app.run(std::future::pending()));
+    TestApp { address, db, client: reqwest::Client::new() }
+}
+
+impl TestApp {
+    /// POSTs a GraphQL document and returns the whole JSON response.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("send the GraphQL request")
+            .json()
+            .await
+            .expect("a JSON response")
+    }
+
+    /// `data` of a response that must have no errors.
+    pub async fn data(&self, query: &str, variables: Value) -> Value {
+        let response = self.graphql(query, variables).await;
+        assert!(response.get("errors").is_none(), "unexpected errors: {response:#}");
+        response["data"].clone()
+    }
+
+    /// The one error of a response that must fail: (code, field).
+    pub async fn error(&self, query: &str, variables: Value) -> (String, Option<String>) {
+        let response = self.graphql(query, variables).await;
+        let errors = response["errors"].as_array().unwrap_or_else(|| panic!("expected an error: {response:#}"));
+        assert_eq!(errors.len(), 1, "expected one error: {response:#}");
+        let ext = &errors[0]["extensions"];
+        let code = ext["code"].as_str().unwrap_or_else(|| panic!("error without code: {response:#}"));
+        (code.to_owned(), ext["field"].as_str().map(str::to_owned))
+    }
+
+    /// GET a path; (status, body as JSON).
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(format!("{}{path}", self.address)).send().await.expect("send GET");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Outbox rows as (event_type, aggregate_type, aggregate_id), oldest first.
+    pub async fn outbox(&self) -> Vec<(String, String, String)> {
+        self.db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT event_type, aggregate_type, aggregate_id FROM outbox_events ORDER BY seq",
+            ))
+            .await
+            .expect("read the outbox")
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("", "event_type").expect("event_type"),
+                    r.try_get("", "aggregate_type").expect("aggregate_type"),
+                    r.try_get("", "aggregate_id").expect("aggregate_id"),
+                )
+            })
+            .collect()
+    }
+
+    /// The id of the transaction that last wrote a row (`xmin`), to prove
+    /// that a change and its outbox row were committed together.
+    pub async fn xmin(&self, table: &str, column: &str, id: &str) -> String {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                format!("SELECT xmin::text AS x FROM {table} WHERE {column}::text = $1"),
+                [id.into()],
+            ))
+            .await
+            .expect("read xmin")
+            .unwrap_or_else(|| panic!("no row {table}.{column} = {id}"));
+        row.try_get("", "x").expect("xmin")
+    }
+
+    /// Creates a campaign and returns its id.
+    pub async fn create_campaign(&self, input: Value) -> String {
+        let data = self.data("mutation($i: CampaignInput!) { createCampaign(input: $i) { id } }", json!({ "i": input })).await;
+        data["createCampaign"]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a promotion and returns its id.
+    pub async fn create_promotion(&self, input: Value) -> String {
+        let data =
+            self.data("mutation($i: PromotionInput!) { createPromotion(input: $i) { id } }", json!({ "i": input })).await;
+        data["createPromotion"]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Creates a coupon and returns its code as stored.
+    pub async fn create_coupon(&self, input: Value) -> String {
+        let data = self.data("mutation($i: CouponInput!) { createCoupon(input: $i) { code } }", json!({ "i": input })).await;
+        data["createCoupon"]["code"].as_str().expect("code").to_owned()
+    }
+}
+
+/// A valid CART promotion input: 10 % off everything; `extra` overrides fields.
+pub fn promotion_input(extra: Value) -> Value {
+    let mut input = json!({
+        "name": "Ten percent",
+        "scope": "CART",
+        "action": { "percentageOff": { "basisPoints": 1000 } },
+    });
+    if let (Some(base), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    input
+}

@@ -1,0 +1,14 @@
+//! Black-box tests of the running service: each test spawns the real app on
+//! port 0 with a fresh database (copied from a migrated template) and its own
+//! Redis key prefix, and talks GraphQL over HTTP. One binary, many modules:
+//! one link step for the whole suite.
+
+mod helpers;
+
+mod campaigns;
+mod coupons;
+mod health;
+mod outbox;
+mod pagination;
+mod promotions;
+mod schema;
