@@ -25,17 +25,27 @@ pub struct AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// PostgreSQL unreachable or refusing.
-    #[error("cannot connect to PostgreSQL at {url}: {source} (set DATABASE_URL, or run `docker compose up -d postgres`)")]
+    #[error(
+        "cannot connect to PostgreSQL at {url}: {source} (set DATABASE_URL, or run `docker compose up -d postgres`)"
+    )]
     Postgres { url: String, source: DbErr },
     /// Migrations failed.
     #[error("cannot apply the database migrations: {0}")]
     Migrate(DbErr),
     /// Redis unreachable or refusing.
-    #[error("cannot connect to Redis at {url}: {source} (set REDIS_URL, or run `docker compose up -d redis`)")]
-    Redis { url: String, source: redis::RedisError },
+    #[error(
+        "cannot connect to Redis at {url}: {source} (set REDIS_URL, or run `docker compose up -d redis`)"
+    )]
+    Redis {
+        url: String,
+        source: redis::RedisError,
+    },
     /// The listen address is taken or invalid.
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Hides the password of a connection URL in messages.
@@ -56,7 +66,10 @@ pub fn redact(url: &str) -> String {
 pub async fn connect_db(config: &Config, migrate: bool) -> Result<DatabaseConnection, StartError> {
     let db = store::connect(&config.database_url, config.database_max_connections)
         .await
-        .map_err(|source| StartError::Postgres { url: redact(&config.database_url), source })?;
+        .map_err(|source| StartError::Postgres {
+            url: redact(&config.database_url),
+            source,
+        })?;
     if migrate {
         store::migrate(&db).await.map_err(StartError::Migrate)?;
     }
@@ -65,7 +78,10 @@ pub async fn connect_db(config: &Config, migrate: bool) -> Result<DatabaseConnec
 
 /// Connects to Redis and checks it answers.
 pub async fn connect_redis(config: &Config) -> Result<redis::aio::ConnectionManager, StartError> {
-    let err = |source| StartError::Redis { url: redact(&config.redis_url), source };
+    let err = |source| StartError::Redis {
+        url: redact(&config.redis_url),
+        source,
+    };
     let client = redis::Client::open(config.redis_url.as_str()).map_err(err)?;
     let manager_config = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Some(std::time::Duration::from_secs(3)))
@@ -74,9 +90,16 @@ pub async fn connect_redis(config: &Config) -> Result<redis::aio::ConnectionMana
     let fut = redis::aio::ConnectionManager::new_with_config(client, manager_config);
     let mut manager = tokio::time::timeout(std::time::Duration::from_secs(5), fut)
         .await
-        .map_err(|_| err(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))))?
+        .map_err(|_| {
+            err(redis::RedisError::from(std::io::Error::from(
+                std::io::ErrorKind::TimedOut,
+            )))
+        })?
         .map_err(err)?;
-    redis::cmd("PING").query_async::<String>(&mut manager).await.map_err(err)?;
+    redis::cmd("PING")
+        .query_async::<String>(&mut manager)
+        .await
+        .map_err(err)?;
     Ok(manager)
 }
 
@@ -93,22 +116,47 @@ pub struct App {
 impl App {
     /// Connects the stores, applies migrations unless `migrate` is false,
     /// builds the schema and router, and binds the listener.
-    pub async fn build(config: Config, serve: ServeConfig, migrate: bool) -> Result<Self, StartError> {
+    pub async fn build(
+        config: Config,
+        serve: ServeConfig,
+        migrate: bool,
+    ) -> Result<Self, StartError> {
         let db = connect_db(&config, migrate).await?;
         let redis = connect_redis(&config).await?;
-        let state = AppState { db, redis, config: Arc::new(config) };
+        let state = AppState {
+            db,
+            redis,
+            config: Arc::new(config),
+        };
         let schema = graphql::build(state.clone());
         let router = http::router(state.clone(), schema, &serve);
-        let listener = TcpListener::bind(serve.listen)
-            .await
-            .map_err(|source| StartError::Listen { addr: serve.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: serve.listen, source })?;
-        Ok(Self { listener, router, addr, state })
+        let listener =
+            TcpListener::bind(serve.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: serve.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: serve.listen,
+            source,
+        })?;
+        Ok(Self {
+            listener,
+            router,
+            addr,
+            state,
+        })
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }
 
@@ -139,7 +187,13 @@ pub async fn shutdown_signal() {
 mod tests {
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
-        assert_eq!(super::redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(
+            super::redact("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
     }
 }

@@ -8,7 +8,11 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// PostgreSQL; the database is created when missing.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://postgres@127.0.0.1:5432/promotions")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/promotions"
+    )]
     pub database_url: String,
     /// Redis.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]

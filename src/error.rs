@@ -27,7 +27,10 @@ pub enum AppError {
     NotFound { field: String, message: String },
     /// CONFLICT: the change collides with stored data (duplicate code, a move
     /// the current state does not allow).
-    Conflict { field: Option<String>, message: String },
+    Conflict {
+        field: Option<String>,
+        message: String,
+    },
     /// UNAVAILABLE: PostgreSQL or Redis cannot be reached; nothing was changed.
     Unavailable(String),
     /// INTERNAL: a bug or stored data that fails to decode; logged, generic to the client.
@@ -48,23 +51,36 @@ impl AppError {
 
     /// BAD_USER_INPUT on `field`.
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
-        AppError::BadInput { field: field.into(), message: message.into() }
+        AppError::BadInput {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// NOT_FOUND on `field`.
     pub fn not_found(field: impl Into<String>, message: impl Into<String>) -> Self {
-        AppError::NotFound { field: field.into(), message: message.into() }
+        AppError::NotFound {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// A stored row that cannot be decoded: INTERNAL, naming the row.
-    pub fn corrupt_row(table: &str, id: impl std::fmt::Display, why: impl std::fmt::Display) -> Self {
+    pub fn corrupt_row(
+        table: &str,
+        id: impl std::fmt::Display,
+        why: impl std::fmt::Display,
+    ) -> Self {
         AppError::Internal(format!("stored row {table}/{id} cannot be decoded: {why}"))
     }
 }
 
 impl From<Invalid> for AppError {
     fn from(invalid: Invalid) -> Self {
-        AppError::BadInput { field: invalid.field, message: invalid.message }
+        AppError::BadInput {
+            field: invalid.field,
+            message: invalid.message,
+        }
     }
 }
 
@@ -82,7 +98,11 @@ impl From<sea_orm::DbErr> for AppError {
 
 impl From<redis::RedisError> for AppError {
     fn from(err: redis::RedisError) -> Self {
-        if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() || err.is_timeout() {
+        if err.is_io_error()
+            || err.is_connection_dropped()
+            || err.is_connection_refusal()
+            || err.is_timeout()
+        {
             AppError::Unavailable(format!("Redis is unavailable: {err}"))
         } else {
             AppError::Internal(format!("Redis error: {err}"))
@@ -100,7 +120,10 @@ impl From<AppError> for async_graphql::Error {
             AppError::Conflict { field, message } => (message, field),
             AppError::Unavailable(cause) => {
                 tracing::warn!(error.cause = %cause, "dependency unavailable");
-                ("a dependency is unavailable, nothing was changed; retry later".to_owned(), None)
+                (
+                    "a dependency is unavailable, nothing was changed; retry later".to_owned(),
+                    None,
+                )
             }
             AppError::Internal(cause) => {
                 tracing::error!(error.cause = %cause, "internal error");

@@ -1,3 +1,4 @@
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 //! The promotion service: campaigns, promotions and coupons; prices carts;
 //! enforces usage limits; publishes its events through an outbox.
 //!

@@ -8,7 +8,11 @@ use promotions::config::{Config, ServeConfig};
 use promotions::{demo, graphql, telemetry};
 
 #[derive(Parser)]
-#[command(name = "promotions", version, about = "Campaigns, promotions and coupons for the checkout")]
+#[command(
+    name = "promotions",
+    version,
+    about = "Campaigns, promotions and coupons for the checkout"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,7 +61,12 @@ async fn main() -> ExitCode {
     }
     telemetry::init();
     match cli.command {
-        Command::Serve { config, serve, no_migrate, seed_demo } => {
+        Command::Serve {
+            config,
+            serve,
+            no_migrate,
+            seed_demo,
+        } => {
             let app = match App::build(config, serve, !no_migrate).await {
                 Ok(app) => app,
                 Err(e) => return fail(e),

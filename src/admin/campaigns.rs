@@ -20,37 +20,68 @@ pub async fn create(db: &DatabaseConnection, draft: &CampaignDraft) -> AppResult
     let now = Utc::now();
     let txn = db.begin().await?;
     let campaign = repo::insert(&txn, Uuid::now_v7(), &def, now).await?;
-    outbox::enqueue(&txn, Event::new("campaign.created", "campaign", campaign.id, &campaign)?, now).await?;
+    outbox::enqueue(
+        &txn,
+        Event::new("campaign.created", "campaign", campaign.id, &campaign)?,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(campaign)
 }
 
 /// Replaces name, description and window; the status is kept.
 #[tracing::instrument(skip_all, fields(campaign.id = %id))]
-pub async fn update(db: &DatabaseConnection, id: Uuid, draft: &CampaignDraft) -> AppResult<Campaign> {
+pub async fn update(
+    db: &DatabaseConnection,
+    id: Uuid,
+    draft: &CampaignDraft,
+) -> AppResult<Campaign> {
     let def = CampaignDefinition::new(draft)?;
     let now = Utc::now();
     let txn = db.begin().await?;
-    let campaign = repo::update(&txn, id, &def, now).await?.ok_or_else(|| not_found(id))?;
-    outbox::enqueue(&txn, Event::new("campaign.updated", "campaign", id, &campaign)?, now).await?;
+    let campaign = repo::update(&txn, id, &def, now)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    outbox::enqueue(
+        &txn,
+        Event::new("campaign.updated", "campaign", id, &campaign)?,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(campaign)
 }
 
 /// Moves a campaign to `status` if the lifecycle allows it (else BAD_USER_INPUT).
 #[tracing::instrument(skip_all, fields(campaign.id = %id))]
-pub async fn set_status(db: &DatabaseConnection, id: Uuid, status: CampaignStatus) -> AppResult<Campaign> {
+pub async fn set_status(
+    db: &DatabaseConnection,
+    id: Uuid,
+    status: CampaignStatus,
+) -> AppResult<Campaign> {
     let now = Utc::now();
     let txn = db.begin().await?;
     let current = repo::lock(&txn, id).await?.ok_or_else(|| not_found(id))?;
     if !current.status.can_move_to(status) {
         return Err(AppError::bad_input(
             "status",
-            format!("a campaign cannot move from {:?} to {:?}", current.status, status).to_uppercase(),
+            format!(
+                "a campaign cannot move from {:?} to {:?}",
+                current.status, status
+            )
+            .to_uppercase(),
         ));
     }
-    let campaign = repo::set_status(&txn, id, status, now).await?.ok_or_else(|| not_found(id))?;
-    outbox::enqueue(&txn, Event::new("campaign.status_changed", "campaign", id, &campaign)?, now).await?;
+    let campaign = repo::set_status(&txn, id, status, now)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    outbox::enqueue(
+        &txn,
+        Event::new("campaign.status_changed", "campaign", id, &campaign)?,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(campaign)
 }

@@ -12,13 +12,20 @@ use crate::store::{coupons as repo, promotions};
 
 /// Creates an active coupon for a CART promotion (`coupon.created`).
 #[tracing::instrument(skip_all, fields(promotion.id = %promotion_id))]
-pub async fn create(db: &DatabaseConnection, promotion_id: Uuid, draft: &CouponDraft) -> AppResult<Coupon> {
+pub async fn create(
+    db: &DatabaseConnection,
+    promotion_id: Uuid,
+    draft: &CouponDraft,
+) -> AppResult<Coupon> {
     let def = CouponDefinition::new(draft)?;
     let now = Utc::now();
     let txn = db.begin().await?;
     match promotions::scope_of(&txn, promotion_id).await? {
         None => {
-            return Err(AppError::not_found("input.promotionId", format!("no promotion with id {promotion_id}")));
+            return Err(AppError::not_found(
+                "input.promotionId",
+                format!("no promotion with id {promotion_id}"),
+            ));
         }
         Some(Scope::Catalog) => {
             return Err(AppError::bad_input(
@@ -29,7 +36,12 @@ pub async fn create(db: &DatabaseConnection, promotion_id: Uuid, draft: &CouponD
         Some(Scope::Cart) => {}
     }
     let coupon = repo::insert(&txn, Uuid::now_v7(), promotion_id, &def, now).await?;
-    outbox::enqueue(&txn, Event::new("coupon.created", "coupon", coupon.id, &coupon)?, now).await?;
+    outbox::enqueue(
+        &txn,
+        Event::new("coupon.created", "coupon", coupon.id, &coupon)?,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(coupon)
 }
@@ -43,8 +55,17 @@ pub async fn set_active(db: &DatabaseConnection, code: &str, active: bool) -> Ap
     let coupon = repo::set_active(&txn, &code, active)
         .await?
         .ok_or_else(|| AppError::not_found("code", format!("no coupon with code {code}")))?;
-    let event_type = if active { "coupon.activated" } else { "coupon.deactivated" };
-    outbox::enqueue(&txn, Event::new(event_type, "coupon", coupon.id, &coupon)?, now).await?;
+    let event_type = if active {
+        "coupon.activated"
+    } else {
+        "coupon.deactivated"
+    };
+    outbox::enqueue(
+        &txn,
+        Event::new(event_type, "coupon", coupon.id, &coupon)?,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(coupon)
 }

@@ -15,9 +15,10 @@ fn not_found(id: Uuid) -> AppError {
 
 async fn check_campaign(txn: &DatabaseTransaction, def: &PromotionDefinition) -> AppResult<()> {
     match def.campaign_id {
-        Some(id) if !campaigns::exists(txn, id).await? => {
-            Err(AppError::not_found("input.campaignId", format!("no campaign with id {id}")))
-        }
+        Some(id) if !campaigns::exists(txn, id).await? => Err(AppError::not_found(
+            "input.campaignId",
+            format!("no campaign with id {id}"),
+        )),
         _ => Ok(()),
     }
 }
@@ -30,20 +31,36 @@ pub async fn create(db: &DatabaseConnection, draft: &PromotionDraft) -> AppResul
     let txn = db.begin().await?;
     check_campaign(&txn, &def).await?;
     let promotion = repo::insert(&txn, Uuid::now_v7(), &def, now).await?;
-    outbox::enqueue(&txn, Event::new("promotion.created", "promotion", promotion.id, &promotion)?, now).await?;
+    outbox::enqueue(
+        &txn,
+        Event::new("promotion.created", "promotion", promotion.id, &promotion)?,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(promotion)
 }
 
 /// Replaces the whole definition; usage counts are kept.
 #[tracing::instrument(skip_all, fields(promotion.id = %id))]
-pub async fn update(db: &DatabaseConnection, id: Uuid, draft: &PromotionDraft) -> AppResult<Promotion> {
+pub async fn update(
+    db: &DatabaseConnection,
+    id: Uuid,
+    draft: &PromotionDraft,
+) -> AppResult<Promotion> {
     let def = PromotionDefinition::new(draft)?;
     let now = Utc::now();
     let txn = db.begin().await?;
     check_campaign(&txn, &def).await?;
-    let promotion = repo::replace(&txn, id, &def, now).await?.ok_or_else(|| not_found(id))?;
-    outbox::enqueue(&txn, Event::new("promotion.updated", "promotion", id, &promotion)?, now).await?;
+    let promotion = repo::replace(&txn, id, &def, now)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    outbox::enqueue(
+        &txn,
+        Event::new("promotion.updated", "promotion", id, &promotion)?,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(promotion)
 }
@@ -53,9 +70,20 @@ pub async fn update(db: &DatabaseConnection, id: Uuid, draft: &PromotionDraft) -
 pub async fn set_active(db: &DatabaseConnection, id: Uuid, active: bool) -> AppResult<Promotion> {
     let now = Utc::now();
     let txn = db.begin().await?;
-    let promotion = repo::set_active(&txn, id, active, now).await?.ok_or_else(|| not_found(id))?;
-    let event_type = if active { "promotion.activated" } else { "promotion.deactivated" };
-    outbox::enqueue(&txn, Event::new(event_type, "promotion", id, &promotion)?, now).await?;
+    let promotion = repo::set_active(&txn, id, active, now)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let event_type = if active {
+        "promotion.activated"
+    } else {
+        "promotion.deactivated"
+    };
+    outbox::enqueue(
+        &txn,
+        Event::new(event_type, "promotion", id, &promotion)?,
+        now,
+    )
+    .await?;
     txn.commit().await?;
     Ok(promotion)
 }

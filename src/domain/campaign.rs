@@ -25,7 +25,12 @@ impl CampaignStatus {
         use CampaignStatus::*;
         matches!(
             (self, next),
-            (Draft, Active) | (Draft, Ended) | (Active, Paused) | (Paused, Active) | (Active, Ended) | (Paused, Ended)
+            (Draft, Active)
+                | (Draft, Ended)
+                | (Active, Paused)
+                | (Paused, Active)
+                | (Active, Ended)
+                | (Paused, Ended)
         )
     }
 }
@@ -98,7 +103,14 @@ mod tests {
             .collect();
         assert_eq!(
             allowed,
-            vec![(Draft, Active), (Draft, Ended), (Active, Paused), (Active, Ended), (Paused, Active), (Paused, Ended)]
+            vec![
+                (Draft, Active),
+                (Draft, Ended),
+                (Active, Paused),
+                (Active, Ended),
+                (Paused, Active),
+                (Paused, Ended)
+            ]
         );
     }
 }

@@ -16,8 +16,13 @@ pub const MAX_CODE_LEN: usize = 64;
 pub fn normalize_code(field: &str, code: &str) -> Result<String, Invalid> {
     let code = code.trim().to_ascii_uppercase();
     let well_formed = (MIN_CODE_LEN..=MAX_CODE_LEN).contains(&code.len())
-        && code.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        && code
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if well_formed {
         Ok(code)
     } else {
@@ -65,7 +70,10 @@ impl CouponDefinition {
     pub fn new(draft: &CouponDraft) -> Result<Self, Invalid> {
         Ok(Self {
             code: normalize_code("input.code", &draft.code)?,
-            usage_limit: draft.usage_limit.map(|l| v::positive("input.usageLimit", l)).transpose()?,
+            usage_limit: draft
+                .usage_limit
+                .map(|l| v::positive("input.usageLimit", l))
+                .transpose()?,
             usage_limit_per_customer: draft
                 .usage_limit_per_customer
                 .map(|l| v::positive("input.usageLimitPerCustomer", l))
@@ -102,7 +110,10 @@ mod tests {
 
     #[test]
     fn codes_are_trimmed_and_upper_cased() {
-        assert_eq!(normalize_code("c", " summer-2026 "), Ok("SUMMER-2026".to_owned()));
+        assert_eq!(
+            normalize_code("c", " summer-2026 "),
+            Ok("SUMMER-2026".to_owned())
+        );
     }
 
     #[test]

@@ -87,7 +87,10 @@ impl DaySet {
 
     /// The days, Monday first.
     pub fn days(self) -> Vec<DayOfWeek> {
-        DayOfWeek::ALL.into_iter().filter(|d| self.contains(*d)).collect()
+        DayOfWeek::ALL
+            .into_iter()
+            .filter(|d| self.contains(*d))
+            .collect()
     }
 }
 
@@ -137,7 +140,10 @@ impl TargetDraft {
             category_ids: set("categoryIds", &self.category_ids)?,
             brand_ids: set("brandIds", &self.brand_ids)?,
             exclude_product_ids: set("excludeProductIds", &self.exclude_product_ids)?,
-            min_rating: self.min_rating.map(|r| v::rating(&path(field, "minRating"), r)).transpose()?,
+            min_rating: self
+                .min_rating
+                .map(|r| v::rating(&path(field, "minRating"), r))
+                .transpose()?,
         })
     }
 }
@@ -175,7 +181,10 @@ impl Conditions {
         for (i, draft) in drafts.iter().enumerate() {
             let at = format!("{field}[{i}]");
             if seen.contains(&std::mem::discriminant(draft)) {
-                return Err(Invalid::new(at, "each kind of condition may appear only once"));
+                return Err(Invalid::new(
+                    at,
+                    "each kind of condition may appear only once",
+                ));
             }
             seen.push(std::mem::discriminant(draft));
             match draft {
@@ -272,14 +281,9 @@ pub enum Action {
         max_discount: Option<i64>,
     },
     /// An amount once (spread) or off every eligible unit.
-    AmountOff {
-        amount: i64,
-        per_item: bool,
-    },
+    AmountOff { amount: i64, per_item: bool },
     /// Eligible units cost at most this each.
-    FixedPrice {
-        unit_price: i64,
-    },
+    FixedPrice { unit_price: i64 },
     /// Buy X, get Y at a discount.
     BuyXGetY {
         buy_quantity: i32,
@@ -296,9 +300,7 @@ pub enum Action {
         tiers: Vec<Tier>,
     },
     /// Shipping off, optionally capped.
-    FreeShipping {
-        max_discount: Option<i64>,
-    },
+    FreeShipping { max_discount: Option<i64> },
 }
 
 impl Action {
@@ -312,7 +314,9 @@ impl Action {
             Action::BuyXGetY { .. } => false,
             Action::Tiered { basis, tiers } => {
                 *basis == TierBasis::Subtotal
-                    || tiers.iter().any(|t| matches!(t.discount, TierDiscount::Amount(_)))
+                    || tiers
+                        .iter()
+                        .any(|t| matches!(t.discount, TierDiscount::Amount(_)))
             }
         }
     }
@@ -331,9 +335,17 @@ impl Action {
 /// An action as given (the contract's `ActionInput`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActionDraft {
-    PercentageOff { basis_points: i32, max_discount: Option<i64> },
-    AmountOff { amount: i64, per_item: bool },
-    FixedPrice { unit_price: i64 },
+    PercentageOff {
+        basis_points: i32,
+        max_discount: Option<i64>,
+    },
+    AmountOff {
+        amount: i64,
+        per_item: bool,
+    },
+    FixedPrice {
+        unit_price: i64,
+    },
     BuyXGetY {
         buy_quantity: i32,
         get_quantity: i32,
@@ -341,8 +353,13 @@ pub enum ActionDraft {
         max_applications: Option<i32>,
         get_target: Option<TargetDraft>,
     },
-    Tiered { basis: TierBasis, tiers: Vec<TierDraft> },
-    FreeShipping { max_discount: Option<i64> },
+    Tiered {
+        basis: TierBasis,
+        tiers: Vec<TierDraft>,
+    },
+    FreeShipping {
+        max_discount: Option<i64>,
+    },
 }
 
 impl ActionDraft {
@@ -351,7 +368,10 @@ impl ActionDraft {
             value.map(|a| v::amount(&path(at, name), a)).transpose()
         };
         Ok(match self {
-            ActionDraft::PercentageOff { basis_points, max_discount } => {
+            ActionDraft::PercentageOff {
+                basis_points,
+                max_discount,
+            } => {
                 let at = path(field, "percentageOff");
                 Action::PercentageOff {
                     basis_points: v::basis_points(&path(&at, "basisPoints"), *basis_points)?,
@@ -391,10 +411,17 @@ impl ActionDraft {
             }
             ActionDraft::Tiered { basis, tiers } => {
                 let at = path(field, "tiered");
-                Action::Tiered { basis: *basis, tiers: validate_tiers(&path(&at, "tiers"), tiers)? }
+                Action::Tiered {
+                    basis: *basis,
+                    tiers: validate_tiers(&path(&at, "tiers"), tiers)?,
+                }
             }
             ActionDraft::FreeShipping { max_discount } => Action::FreeShipping {
-                max_discount: opt_amount("maxDiscount", &path(field, "freeShipping"), *max_discount)?,
+                max_discount: opt_amount(
+                    "maxDiscount",
+                    &path(field, "freeShipping"),
+                    *max_discount,
+                )?,
             },
         })
     }
@@ -405,7 +432,10 @@ fn validate_tiers(field: &str, drafts: &[TierDraft]) -> Result<Vec<Tier>, Invali
         return Err(Invalid::new(field, "must hold at least one tier"));
     }
     if drafts.len() > MAX_TIERS {
-        return Err(Invalid::new(field, format!("must hold at most {MAX_TIERS} tiers")));
+        return Err(Invalid::new(
+            field,
+            format!("must hold at most {MAX_TIERS} tiers"),
+        ));
     }
     let mut tiers: Vec<Tier> = Vec::with_capacity(drafts.len());
     for (i, draft) in drafts.iter().enumerate() {
@@ -429,7 +459,10 @@ fn validate_tiers(field: &str, drafts: &[TierDraft]) -> Result<Vec<Tier>, Invali
                 ));
             }
         };
-        tiers.push(Tier { threshold, discount });
+        tiers.push(Tier {
+            threshold,
+            discount,
+        });
     }
     Ok(tiers)
 }
@@ -521,7 +554,10 @@ impl PromotionDefinition {
                 .usage_limit_per_customer
                 .map(|l| v::positive(&field("usageLimitPerCustomer"), l))
                 .transpose()?,
-            customer_segments: v::identifiers(&field("customerSegments"), &draft.customer_segments)?,
+            customer_segments: v::identifiers(
+                &field("customerSegments"),
+                &draft.customer_segments,
+            )?,
             target: draft.target.validate(&field("target"))?,
             conditions: Conditions::from_drafts(&field("conditions"), &draft.conditions)?,
             action: draft.action.validate(&field("action"))?,
@@ -592,14 +628,20 @@ impl PromotionDefinition {
             target: target_draft(&self.target),
             conditions: self.conditions.to_drafts(),
             action: match &self.action {
-                Action::PercentageOff { basis_points, max_discount } => ActionDraft::PercentageOff {
+                Action::PercentageOff {
+                    basis_points,
+                    max_discount,
+                } => ActionDraft::PercentageOff {
                     basis_points: *basis_points,
                     max_discount: *max_discount,
                 },
-                Action::AmountOff { amount, per_item } => {
-                    ActionDraft::AmountOff { amount: *amount, per_item: *per_item }
-                }
-                Action::FixedPrice { unit_price } => ActionDraft::FixedPrice { unit_price: *unit_price },
+                Action::AmountOff { amount, per_item } => ActionDraft::AmountOff {
+                    amount: *amount,
+                    per_item: *per_item,
+                },
+                Action::FixedPrice { unit_price } => ActionDraft::FixedPrice {
+                    unit_price: *unit_price,
+                },
                 Action::BuyXGetY {
                     buy_quantity,
                     get_quantity,
@@ -630,9 +672,9 @@ impl PromotionDefinition {
                         })
                         .collect(),
                 },
-                Action::FreeShipping { max_discount } => {
-                    ActionDraft::FreeShipping { max_discount: *max_discount }
-                }
+                Action::FreeShipping { max_discount } => ActionDraft::FreeShipping {
+                    max_discount: *max_discount,
+                },
             },
         }
     }
@@ -661,7 +703,13 @@ impl Promotion {
     /// Its status at `now`.
     pub fn status(&self, now: DateTime<Utc>) -> PromotionStatus {
         let d = &self.definition;
-        PromotionStatus::derive(d.active, &d.window, d.total_usage_limit, self.redemption_count, now)
+        PromotionStatus::derive(
+            d.active,
+            &d.window,
+            d.total_usage_limit,
+            self.redemption_count,
+            now,
+        )
     }
 }
 
@@ -731,7 +779,10 @@ mod tests {
     }
 
     fn pct(bp: i32) -> ActionDraft {
-        ActionDraft::PercentageOff { basis_points: bp, max_discount: None }
+        ActionDraft::PercentageOff {
+            basis_points: bp,
+            max_discount: None,
+        }
     }
 
     fn field_of(d: &PromotionDraft) -> String {
@@ -740,28 +791,50 @@ mod tests {
 
     #[test]
     fn basis_points_out_of_range_name_their_field() {
-        assert_eq!(field_of(&draft(pct(0))), "input.action.percentageOff.basisPoints");
-        assert_eq!(field_of(&draft(pct(10_001))), "input.action.percentageOff.basisPoints");
+        assert_eq!(
+            field_of(&draft(pct(0))),
+            "input.action.percentageOff.basisPoints"
+        );
+        assert_eq!(
+            field_of(&draft(pct(10_001))),
+            "input.action.percentageOff.basisPoints"
+        );
         assert!(PromotionDefinition::new(&draft(pct(10_000))).is_ok());
     }
 
     #[test]
     fn amount_based_actions_need_a_currency() {
-        let d = draft(ActionDraft::AmountOff { amount: 500, per_item: false });
+        let d = draft(ActionDraft::AmountOff {
+            amount: 500,
+            per_item: false,
+        });
         assert_eq!(field_of(&d), "input.currency");
-        let capped = draft(ActionDraft::PercentageOff { basis_points: 10, max_discount: Some(5) });
+        let capped = draft(ActionDraft::PercentageOff {
+            basis_points: 10,
+            max_discount: Some(5),
+        });
         assert_eq!(field_of(&capped), "input.currency");
         let mut min_subtotal = draft(pct(10));
         min_subtotal.conditions = vec![ConditionDraft::MinSubtotal(1000)];
         assert_eq!(field_of(&min_subtotal), "input.currency");
         let by_subtotal = draft(ActionDraft::Tiered {
             basis: TierBasis::Subtotal,
-            tiers: vec![TierDraft { threshold: 1, basis_points_off: Some(5), amount_off: None }],
+            tiers: vec![TierDraft {
+                threshold: 1,
+                basis_points_off: Some(5),
+                amount_off: None,
+            }],
         });
         assert_eq!(field_of(&by_subtotal), "input.currency");
-        let mut ok = draft(ActionDraft::AmountOff { amount: 500, per_item: false });
+        let mut ok = draft(ActionDraft::AmountOff {
+            amount: 500,
+            per_item: false,
+        });
         ok.currency = Some("eur".into());
-        assert_eq!(PromotionDefinition::new(&ok).unwrap().currency.as_deref(), Some("EUR"));
+        assert_eq!(
+            PromotionDefinition::new(&ok).unwrap().currency.as_deref(),
+            Some("EUR")
+        );
     }
 
     #[test]
@@ -781,22 +854,49 @@ mod tests {
 
     #[test]
     fn tiers_need_increasing_thresholds_and_exactly_one_discount() {
-        let tier = |threshold, bp, amount| TierDraft { threshold, basis_points_off: bp, amount_off: amount };
-        let tiered = |tiers| draft(ActionDraft::Tiered { basis: TierBasis::Quantity, tiers });
+        let tier = |threshold, bp, amount| TierDraft {
+            threshold,
+            basis_points_off: bp,
+            amount_off: amount,
+        };
+        let tiered = |tiers| {
+            draft(ActionDraft::Tiered {
+                basis: TierBasis::Quantity,
+                tiers,
+            })
+        };
         assert_eq!(
-            field_of(&tiered(vec![tier(5, Some(10), None), tier(5, Some(20), None)])),
+            field_of(&tiered(vec![
+                tier(5, Some(10), None),
+                tier(5, Some(20), None)
+            ])),
             "input.action.tiered.tiers[1].threshold"
         );
-        assert_eq!(field_of(&tiered(vec![tier(5, Some(10), Some(3))])), "input.action.tiered.tiers[0]");
-        assert_eq!(field_of(&tiered(vec![tier(5, None, None)])), "input.action.tiered.tiers[0]");
+        assert_eq!(
+            field_of(&tiered(vec![tier(5, Some(10), Some(3))])),
+            "input.action.tiered.tiers[0]"
+        );
+        assert_eq!(
+            field_of(&tiered(vec![tier(5, None, None)])),
+            "input.action.tiered.tiers[0]"
+        );
         assert_eq!(field_of(&tiered(vec![])), "input.action.tiered.tiers");
-        assert!(PromotionDefinition::new(&tiered(vec![tier(2, Some(5), None), tier(5, Some(10), None)])).is_ok());
+        assert!(
+            PromotionDefinition::new(&tiered(vec![
+                tier(2, Some(5), None),
+                tier(5, Some(10), None)
+            ]))
+            .is_ok()
+        );
     }
 
     #[test]
     fn a_condition_kind_may_appear_once() {
         let mut d = draft(pct(10));
-        d.conditions = vec![ConditionDraft::MinQuantity(2), ConditionDraft::MinQuantity(3)];
+        d.conditions = vec![
+            ConditionDraft::MinQuantity(2),
+            ConditionDraft::MinQuantity(3),
+        ];
         assert_eq!(field_of(&d), "input.conditions[1]");
         d.conditions = vec![ConditionDraft::DaysOfWeek(vec![])];
         assert_eq!(field_of(&d), "input.conditions[0].daysOfWeek");
@@ -824,7 +924,10 @@ mod tests {
             get_quantity: 1,
             basis_points_off: 5_000,
             max_applications: Some(3),
-            get_target: Some(TargetDraft { brand_ids: vec!["b".into()], ..Default::default() }),
+            get_target: Some(TargetDraft {
+                brand_ids: vec!["b".into()],
+                ..Default::default()
+            }),
         });
         d.conditions = vec![
             ConditionDraft::MinQuantity(3),
@@ -839,12 +942,33 @@ mod tests {
         let now = Utc::now();
         let hour = chrono::Duration::hours(1);
         let open = Window::default();
-        let later = Window { starts_at: Some(now + hour), ends_at: None };
-        let over = Window { starts_at: None, ends_at: Some(now - hour) };
-        assert_eq!(PromotionStatus::derive(false, &later, None, 0, now), PromotionStatus::Inactive);
-        assert_eq!(PromotionStatus::derive(true, &later, None, 0, now), PromotionStatus::Scheduled);
-        assert_eq!(PromotionStatus::derive(true, &over, Some(1), 1, now), PromotionStatus::Expired);
-        assert_eq!(PromotionStatus::derive(true, &open, Some(1), 1, now), PromotionStatus::Exhausted);
-        assert_eq!(PromotionStatus::derive(true, &open, Some(2), 1, now), PromotionStatus::Active);
+        let later = Window {
+            starts_at: Some(now + hour),
+            ends_at: None,
+        };
+        let over = Window {
+            starts_at: None,
+            ends_at: Some(now - hour),
+        };
+        assert_eq!(
+            PromotionStatus::derive(false, &later, None, 0, now),
+            PromotionStatus::Inactive
+        );
+        assert_eq!(
+            PromotionStatus::derive(true, &later, None, 0, now),
+            PromotionStatus::Scheduled
+        );
+        assert_eq!(
+            PromotionStatus::derive(true, &over, Some(1), 1, now),
+            PromotionStatus::Expired
+        );
+        assert_eq!(
+            PromotionStatus::derive(true, &open, Some(1), 1, now),
+            PromotionStatus::Exhausted
+        );
+        assert_eq!(
+            PromotionStatus::derive(true, &open, Some(2), 1, now),
+            PromotionStatus::Active
+        );
     }
 }

@@ -28,13 +28,20 @@ pub struct Invalid {
 impl Invalid {
     /// An error on `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
 /// Joins an input path and a child name: `path("input", "name")` is `input.name`.
 pub fn path(parent: &str, child: &str) -> String {
-    if parent.is_empty() { child.to_owned() } else { format!("{parent}.{child}") }
+    if parent.is_empty() {
+        child.to_owned()
+    } else {
+        format!("{parent}.{child}")
+    }
 }
 
 /// A trimmed, non-empty name of at most [`MAX_NAME_CHARS`] characters.
@@ -65,7 +72,10 @@ fn bounded_text(field: &str, value: &str, max: usize) -> Result<String, Invalid>
         return Err(Invalid::new(field, "must not be empty"));
     }
     if trimmed.chars().count() > max {
-        return Err(Invalid::new(field, format!("must be at most {max} characters")));
+        return Err(Invalid::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if trimmed.chars().any(char::is_control) {
         return Err(Invalid::new(field, "must not contain control characters"));
@@ -76,7 +86,10 @@ fn bounded_text(field: &str, value: &str, max: usize) -> Result<String, Invalid>
 /// A list of identifiers: each valid, duplicates removed, order kept, bounded.
 pub fn identifiers(field: &str, values: &[String]) -> Result<Vec<String>, Invalid> {
     if values.len() > MAX_LIST_LEN {
-        return Err(Invalid::new(field, format!("must hold at most {MAX_LIST_LEN} values")));
+        return Err(Invalid::new(
+            field,
+            format!("must hold at most {MAX_LIST_LEN} values"),
+        ));
     }
     let mut out: Vec<String> = Vec::with_capacity(values.len());
     for (i, value) in values.iter().enumerate() {
@@ -93,13 +106,20 @@ pub fn amount(field: &str, value: i64) -> Result<i64, Invalid> {
     if (1..=MAX_AMOUNT).contains(&value) {
         Ok(value)
     } else {
-        Err(Invalid::new(field, format!("must be between 1 and {MAX_AMOUNT} minor units")))
+        Err(Invalid::new(
+            field,
+            format!("must be between 1 and {MAX_AMOUNT} minor units"),
+        ))
     }
 }
 
 /// A count that must be at least one (limits, quantities, thresholds).
 pub fn positive(field: &str, value: i32) -> Result<i32, Invalid> {
-    if value >= 1 { Ok(value) } else { Err(Invalid::new(field, "must be at least 1")) }
+    if value >= 1 {
+        Ok(value)
+    } else {
+        Err(Invalid::new(field, "must be at least 1"))
+    }
 }
 
 /// Basis points: 1..=10000 (0.01 % to 100 %).
@@ -107,7 +127,10 @@ pub fn basis_points(field: &str, value: i32) -> Result<i32, Invalid> {
     if (1..=10_000).contains(&value) {
         Ok(value)
     } else {
-        Err(Invalid::new(field, "must be between 1 and 10000 basis points"))
+        Err(Invalid::new(
+            field,
+            "must be between 1 and 10000 basis points",
+        ))
     }
 }
 
@@ -126,7 +149,10 @@ pub fn currency(field: &str, value: &str) -> Result<String, Invalid> {
     if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(code)
     } else {
-        Err(Invalid::new(field, "must be an ISO 4217 code of three letters, e.g. EUR"))
+        Err(Invalid::new(
+            field,
+            "must be an ISO 4217 code of three letters, e.g. EUR",
+        ))
     }
 }
 

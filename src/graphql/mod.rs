@@ -15,14 +15,14 @@ pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>
 
 /// Builds the schema around the shared state.
 pub fn build(state: AppState) -> AppSchema {
-    Schema::build(query::Query::default(), mutation::Mutation::default(), EmptySubscription)
+    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
         .data(state)
         .finish()
 }
 
 /// The SDL, as `print-schema` prints it and schema.graphql holds it.
 pub fn sdl() -> String {
-    Schema::build(query::Query::default(), mutation::Mutation::default(), EmptySubscription)
+    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
         .finish()
         .sdl()
 }
@@ -51,7 +51,10 @@ fn named_input(message: &str) -> Option<String> {
     let rest = ["argument \"", "Variable \"$", "variable \"$"]
         .iter()
         .find_map(|marker| message.find(marker).map(|i| &message[i + marker.len()..]))?;
-    rest.split('"').next().filter(|f| !f.is_empty()).map(str::to_owned)
+    rest.split('"')
+        .next()
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -62,7 +65,10 @@ mod tests {
             super::named_input("Invalid value for argument \"input.action\", Oneof ..."),
             Some("input.action".to_owned())
         );
-        assert_eq!(super::named_input("Variable \"$input\" got invalid value"), Some("input".to_owned()));
+        assert_eq!(
+            super::named_input("Variable \"$input\" got invalid value"),
+            Some("input".to_owned())
+        );
         assert_eq!(super::named_input("Unknown field"), None);
     }
 }

@@ -21,7 +21,9 @@ pub struct Query;
 impl Query {
     async fn campaign(&self, ctx: &Context<'_>, id: ID) -> Result<Option<CampaignObject>> {
         let state = ctx.data_unchecked::<AppState>();
-        Ok(campaigns::find(&state.db, parse_id("id", &id)?).await?.map(CampaignObject))
+        Ok(campaigns::find(&state.db, parse_id("id", &id)?)
+            .await?
+            .map(CampaignObject))
     }
 
     async fn campaigns(
@@ -40,7 +42,9 @@ impl Query {
 
     async fn promotion(&self, ctx: &Context<'_>, id: ID) -> Result<Option<PromotionObject>> {
         let state = ctx.data_unchecked::<AppState>();
-        Ok(promotions::find(&state.db, parse_id("id", &id)?).await?.map(PromotionObject))
+        Ok(promotions::find(&state.db, parse_id("id", &id)?)
+            .await?
+            .map(PromotionObject))
     }
 
     /// Filtered in the database (indexed), never in memory.
@@ -54,19 +58,26 @@ impl Query {
         let state = ctx.data_unchecked::<AppState>();
         let had_cursor = after.is_some();
         let filter = filter.unwrap_or_default().into_store()?;
-        let page = promotions::list(&state.db, &filter, Utc::now(), page_request(first, after)?).await?;
+        let page =
+            promotions::list(&state.db, &filter, Utc::now(), page_request(first, after)?).await?;
         Ok(connection(page, had_cursor, |p| p.id, PromotionObject))
     }
 
     /// Matched case-insensitively; null when no coupon has this code.
     async fn coupon(&self, ctx: &Context<'_>, code: String) -> Result<Option<CouponObject>> {
         let state = ctx.data_unchecked::<AppState>();
-        let Ok(code) = normalize_code("code", &code) else { return Ok(None) };
-        Ok(coupons::find_by_code(&state.db, &code).await?.map(CouponObject))
+        let Ok(code) = normalize_code("code", &code) else {
+            return Ok(None);
+        };
+        Ok(coupons::find_by_code(&state.db, &code)
+            .await?
+            .map(CouponObject))
     }
 
     async fn coupon_batch(&self, ctx: &Context<'_>, id: ID) -> Result<Option<CouponBatchObject>> {
         let state = ctx.data_unchecked::<AppState>();
-        Ok(coupons::find_batch(&state.db, parse_id("id", &id)?).await?.map(CouponBatchObject))
+        Ok(coupons::find_batch(&state.db, parse_id("id", &id)?)
+            .await?
+            .map(CouponBatchObject))
     }
 }

@@ -59,16 +59,29 @@ where
     let result = tokio::time::timeout(CHECK_TIMEOUT, fut).await;
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
     match result {
-        Ok(Ok(_)) => Check { ok: true, latency_ms, error: None },
-        Ok(Err(e)) => Check { ok: false, latency_ms, error: Some(e.to_string()) },
-        Err(_) => Check { ok: false, latency_ms, error: Some("timed out".into()) },
+        Ok(Ok(_)) => Check {
+            ok: true,
+            latency_ms,
+            error: None,
+        },
+        Ok(Err(e)) => Check {
+            ok: false,
+            latency_ms,
+            error: Some(e.to_string()),
+        },
+        Err(_) => Check {
+            ok: false,
+            latency_ms,
+            error: Some("timed out".into()),
+        },
     }
 }
 
 async fn report(state: &AppState) -> Report {
     let postgres = timed(state.db.execute_unprepared("SELECT 1")).await;
     let mut redis = state.redis.clone();
-    let redis = timed(async move { redis::cmd("PING").query_async::<String>(&mut redis).await }).await;
+    let redis =
+        timed(async move { redis::cmd("PING").query_async::<String>(&mut redis).await }).await;
     let migrations = timed(async {
         match store::pending_migrations(&state.db).await {
             Ok(0) => Ok(()),
@@ -90,12 +103,20 @@ async fn report(state: &AppState) -> Report {
 
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let report = report(&state).await;
-    let code = if report.status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if report.status == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(serde_json::json!({ "status": report.status })))
 }
 
 async fn detailed(State(state): State<AppState>) -> impl IntoResponse {
     let report = report(&state).await;
-    let code = if report.status == "ok" { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if report.status == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(report))
 }

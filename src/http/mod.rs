@@ -20,7 +20,11 @@ use crate::graphql::AppSchema;
 
 /// The router of the whole service.
 pub fn router(state: AppState, schema: AppSchema, serve: &ServeConfig) -> Router {
-    let graphql = if serve.graphiql { get(graphiql).post(execute) } else { post(execute) };
+    let graphql = if serve.graphiql {
+        get(graphiql).post(execute)
+    } else {
+        post(execute)
+    };
     Router::new()
         .route("/graphql", graphql)
         .with_state(schema)
@@ -30,7 +34,12 @@ pub fn router(state: AppState, schema: AppSchema, serve: &ServeConfig) -> Router
 }
 
 async fn graphiql() -> impl IntoResponse {
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
 }
 
 /// Executes a GraphQL request (or batch); every error leaves with a code.
@@ -42,10 +51,12 @@ async fn execute(
         Ok(request) => {
             let mut response = schema.execute_batch(request.into_inner()).await;
             match &mut response {
-                async_graphql::BatchResponse::Single(r) => crate::graphql::ensure_codes(&mut r.errors),
-                async_graphql::BatchResponse::Batch(rs) => {
-                    rs.iter_mut().for_each(|r| crate::graphql::ensure_codes(&mut r.errors))
+                async_graphql::BatchResponse::Single(r) => {
+                    crate::graphql::ensure_codes(&mut r.errors)
                 }
+                async_graphql::BatchResponse::Batch(rs) => rs
+                    .iter_mut()
+                    .for_each(|r| crate::graphql::ensure_codes(&mut r.errors)),
             }
             GraphQLResponse::from(response).into_response()
         }

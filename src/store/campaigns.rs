@@ -40,14 +40,23 @@ fn decode(row: campaign::Model) -> AppResult<Campaign> {
         "ACTIVE" => CampaignStatus::Active,
         "PAUSED" => CampaignStatus::Paused,
         "ENDED" => CampaignStatus::Ended,
-        other => return Err(AppError::corrupt_row("campaigns", row.id, format!("status {other:?}"))),
+        other => {
+            return Err(AppError::corrupt_row(
+                "campaigns",
+                row.id,
+                format!("status {other:?}"),
+            ));
+        }
     };
     Ok(Campaign {
         id: row.id,
         definition: CampaignDefinition {
             name: row.name,
             description: row.description,
-            window: Window { starts_at: row.starts_at, ends_at: row.ends_at },
+            window: Window {
+                starts_at: row.starts_at,
+                ends_at: row.ends_at,
+            },
         },
         status,
         created_at: row.created_at,
@@ -57,7 +66,12 @@ fn decode(row: campaign::Model) -> AppResult<Campaign> {
 
 /// Inserts a DRAFT campaign.
 #[tracing::instrument(skip_all, fields(campaign.id = %id))]
-pub async fn insert(db: &impl ConnectionTrait, id: Uuid, def: &CampaignDefinition, now: DateTime<Utc>) -> AppResult<Campaign> {
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    def: &CampaignDefinition,
+    now: DateTime<Utc>,
+) -> AppResult<Campaign> {
     let row = campaign::ActiveModel {
         id: Set(id),
         name: Set(def.name.clone()),
@@ -75,12 +89,22 @@ pub async fn insert(db: &impl ConnectionTrait, id: Uuid, def: &CampaignDefinitio
 
 /// Locks and reads a campaign for a change in the caller's transaction.
 pub async fn lock(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Campaign>> {
-    Entity::find_by_id(id).lock_exclusive().one(db).await?.map(decode).transpose()
+    Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .map(decode)
+        .transpose()
 }
 
 /// Replaces name, description and window.
 #[tracing::instrument(skip_all, fields(campaign.id = %id))]
-pub async fn update(db: &impl ConnectionTrait, id: Uuid, def: &CampaignDefinition, now: DateTime<Utc>) -> AppResult<Option<Campaign>> {
+pub async fn update(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    def: &CampaignDefinition,
+    now: DateTime<Utc>,
+) -> AppResult<Option<Campaign>> {
     let rows = Entity::update_many()
         .col_expr(Column::Name, Expr::value(def.name.clone()))
         .col_expr(Column::Description, Expr::value(def.description.clone()))
@@ -95,7 +119,12 @@ pub async fn update(db: &impl ConnectionTrait, id: Uuid, def: &CampaignDefinitio
 
 /// Sets the status (the caller checked the move).
 #[tracing::instrument(skip_all, fields(campaign.id = %id))]
-pub async fn set_status(db: &impl ConnectionTrait, id: Uuid, status: CampaignStatus, now: DateTime<Utc>) -> AppResult<Option<Campaign>> {
+pub async fn set_status(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    status: CampaignStatus,
+    now: DateTime<Utc>,
+) -> AppResult<Option<Campaign>> {
     let rows = Entity::update_many()
         .col_expr(Column::Status, Expr::value(status_code(status)))
         .col_expr(Column::UpdatedAt, Expr::value(now))
@@ -107,23 +136,40 @@ pub async fn set_status(db: &impl ConnectionTrait, id: Uuid, status: CampaignSta
 
 /// One campaign by id.
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Campaign>> {
-    Entity::find_by_id(id).one(db).await?.map(decode).transpose()
+    Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .map(decode)
+        .transpose()
 }
 
 /// Whether a campaign exists.
 pub async fn exists(db: &impl ConnectionTrait, id: Uuid) -> AppResult<bool> {
-    Ok(Entity::find_by_id(id).select_only().column(Column::Id).into_tuple::<Uuid>().one(db).await?.is_some())
+    Ok(Entity::find_by_id(id)
+        .select_only()
+        .column(Column::Id)
+        .into_tuple::<Uuid>()
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// A filtered page, newest first.
 #[tracing::instrument(skip_all)]
-pub async fn list(db: &impl ConnectionTrait, filter: &CampaignFilter, page: PageRequest) -> AppResult<Page<Campaign>> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &CampaignFilter,
+    page: PageRequest,
+) -> AppResult<Page<Campaign>> {
     let mut select = Entity::find();
     if let Some(status) = filter.status {
         select = select.filter(Column::Status.eq(status_code(status)));
     }
     if let Some(text) = &filter.name_contains {
-        select = select.filter(Expr::cust_with_values("campaigns.name ILIKE $1", [super::like_pattern(text)]));
+        select = select.filter(Expr::cust_with_values(
+            "campaigns.name ILIKE $1",
+            [super::like_pattern(text)],
+        ));
     }
     if let Some(at) = filter.active_at {
         select = select.filter(Column::Status.eq("ACTIVE")).filter(Expr::cust_with_values(
@@ -131,7 +177,9 @@ pub async fn list(db: &impl ConnectionTrait, filter: &CampaignFilter, page: Page
             [at],
         ));
     }
-    page::fetch(db, select, Column::Id, page).await?.try_map(decode)
+    page::fetch(db, select, Column::Id, page)
+        .await?
+        .try_map(decode)
 }
 
 /// Usage summed over a campaign's promotions: (redemptions, discount total).
@@ -145,5 +193,8 @@ pub async fn usage(db: &impl ConnectionTrait, id: Uuid) -> AppResult<(i64, i64)>
         ))
         .await?
         .ok_or_else(|| AppError::Internal("usage aggregate returned no row".into()))?;
-    Ok((row.try_get("", "redemptions")?, row.try_get("", "discount")?))
+    Ok((
+        row.try_get("", "redemptions")?,
+        row.try_get("", "discount")?,
+    ))
 }

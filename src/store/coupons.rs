@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    SqlErr,
+};
 use uuid::Uuid;
 
 use super::entities::{coupon, coupon_batch};
@@ -29,7 +32,10 @@ fn decode(row: coupon::Model) -> Coupon {
             code: row.code,
             usage_limit: row.usage_limit,
             usage_limit_per_customer: row.usage_limit_per_customer,
-            window: Window { starts_at: row.starts_at, ends_at: row.expires_at },
+            window: Window {
+                starts_at: row.starts_at,
+                ends_at: row.expires_at,
+            },
         },
         active: row.active,
         times_used: row.times_used,
@@ -73,7 +79,11 @@ pub async fn insert(
 
 /// Switches a coupon on or off by code.
 #[tracing::instrument(skip_all)]
-pub async fn set_active(db: &impl ConnectionTrait, code: &str, active: bool) -> AppResult<Option<Coupon>> {
+pub async fn set_active(
+    db: &impl ConnectionTrait,
+    code: &str,
+    active: bool,
+) -> AppResult<Option<Coupon>> {
     let rows = coupon::Entity::update_many()
         .col_expr(coupon::Column::Active, Expr::value(active))
         .filter(coupon::Column::Code.eq(code))
@@ -84,19 +94,34 @@ pub async fn set_active(db: &impl ConnectionTrait, code: &str, active: bool) -> 
 
 /// A coupon by its normalised code.
 pub async fn find_by_code(db: &impl ConnectionTrait, code: &str) -> AppResult<Option<Coupon>> {
-    Ok(coupon::Entity::find().filter(coupon::Column::Code.eq(code)).one(db).await?.map(decode))
+    Ok(coupon::Entity::find()
+        .filter(coupon::Column::Code.eq(code))
+        .one(db)
+        .await?
+        .map(decode))
 }
 
 /// A page of a promotion's or a batch's coupons, newest first.
-pub async fn list(db: &impl ConnectionTrait, owner: CouponOwner, page: PageRequest) -> AppResult<Page<Coupon>> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    owner: CouponOwner,
+    page: PageRequest,
+) -> AppResult<Page<Coupon>> {
     let select = match owner {
-        CouponOwner::Promotion(id) => coupon::Entity::find().filter(coupon::Column::PromotionId.eq(id)),
+        CouponOwner::Promotion(id) => {
+            coupon::Entity::find().filter(coupon::Column::PromotionId.eq(id))
+        }
         CouponOwner::Batch(id) => coupon::Entity::find().filter(coupon::Column::BatchId.eq(id)),
     };
-    Ok(page::fetch(db, select, coupon::Column::Id, page).await?.try_map(|r| Ok::<_, AppError>(decode(r)))?)
+    page::fetch(db, select, coupon::Column::Id, page)
+        .await?
+        .try_map(|r| Ok(decode(r)))
 }
 
 /// A coupon batch row by id.
-pub async fn find_batch(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<coupon_batch::Model>> {
+pub async fn find_batch(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> AppResult<Option<coupon_batch::Model>> {
     Ok(coupon_batch::Entity::find_by_id(id).one(db).await?)
 }

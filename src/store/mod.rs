@@ -33,7 +33,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .ok_or_else(|| DbErr::Custom(format!("DATABASE_URL names no database: {url}")))?;
             let server = Database::connect(options(&server_url)).await?;
             let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-            match server.execute_unprepared(&format!("CREATE DATABASE {quoted}")).await {
+            match server
+                .execute_unprepared(&format!("CREATE DATABASE {quoted}"))
+                .await
+            {
                 // Another process may have created it meanwhile.
                 Err(e) if !e.to_string().contains("already exists") => return Err(e),
                 _ => {}
@@ -97,7 +100,10 @@ mod tests {
     fn the_server_url_keeps_host_and_options() {
         assert_eq!(
             split_database_name("postgres://u@h:5432/promo?sslmode=disable"),
-            Some(("postgres://u@h:5432/postgres?sslmode=disable".to_owned(), "promo".to_owned()))
+            Some((
+                "postgres://u@h:5432/postgres?sslmode=disable".to_owned(),
+                "promo".to_owned()
+            ))
         );
         assert_eq!(split_database_name("postgres://u@h:5432"), None);
     }

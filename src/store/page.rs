@@ -33,7 +33,10 @@ impl PageRequest {
             None => DEFAULT_PAGE_SIZE,
             Some(n) if (0..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
             Some(_) => {
-                return Err(Invalid::new("first", format!("must be between 0 and {MAX_PAGE_SIZE}")));
+                return Err(Invalid::new(
+                    "first",
+                    format!("must be between 0 and {MAX_PAGE_SIZE}"),
+                ));
             }
         };
         let after = after.map(decode_cursor).transpose()?;
@@ -93,10 +96,18 @@ where
     if let Some(after) = page.after {
         query = query.filter(id.lt(after));
     }
-    let mut items = query.order_by_desc(id).limit(page.first + 1).all(db).await?;
+    let mut items = query
+        .order_by_desc(id)
+        .limit(page.first + 1)
+        .all(db)
+        .await?;
     let has_next_page = items.len() as u64 > page.first;
     items.truncate(page.first as usize);
-    Ok(Page { items, has_next_page, total_count })
+    Ok(Page {
+        items,
+        has_next_page,
+        total_count,
+    })
 }
 
 #[cfg(test)]
@@ -108,14 +119,23 @@ mod tests {
         let id = Uuid::now_v7();
         let page = PageRequest::new(Some(5), Some(&encode_cursor(id))).unwrap();
         assert_eq!(page.after, Some(id));
-        assert_eq!(PageRequest::new(None, Some("nope!")).unwrap_err().field, "after");
+        assert_eq!(
+            PageRequest::new(None, Some("nope!")).unwrap_err().field,
+            "after"
+        );
     }
 
     #[test]
     fn page_sizes_are_bounded() {
-        assert_eq!(PageRequest::new(None, None).unwrap().first, DEFAULT_PAGE_SIZE);
+        assert_eq!(
+            PageRequest::new(None, None).unwrap().first,
+            DEFAULT_PAGE_SIZE
+        );
         assert_eq!(PageRequest::new(Some(0), None).unwrap().first, 0);
         assert_eq!(PageRequest::new(Some(-1), None).unwrap_err().field, "first");
-        assert_eq!(PageRequest::new(Some(501), None).unwrap_err().field, "first");
+        assert_eq!(
+            PageRequest::new(Some(501), None).unwrap_err().field,
+            "first"
+        );
     }
 }

@@ -40,8 +40,12 @@ pub struct PromotionFilter {
     pub name_contains: Option<String>,
 }
 
-const TARGET_KINDS: [(&str, &str); 4] =
-    [("PRODUCT", "GET_PRODUCT"), ("CATEGORY", "GET_CATEGORY"), ("BRAND", "GET_BRAND"), ("EXCLUDE_PRODUCT", "GET_EXCLUDE_PRODUCT")];
+const TARGET_KINDS: [(&str, &str); 4] = [
+    ("PRODUCT", "GET_PRODUCT"),
+    ("CATEGORY", "GET_CATEGORY"),
+    ("BRAND", "GET_BRAND"),
+    ("EXCLUDE_PRODUCT", "GET_EXCLUDE_PRODUCT"),
+];
 
 fn scope_code(scope: Scope) -> &'static str {
     match scope {
@@ -99,7 +103,10 @@ fn to_row(id: Uuid, def: &PromotionDefinition, now: DateTime<Utc>) -> promotion:
         ..Default::default()
     };
     let kind = match &def.action {
-        Action::PercentageOff { basis_points, max_discount } => {
+        Action::PercentageOff {
+            basis_points,
+            max_discount,
+        } => {
             row.basis_points = Set(Some(*basis_points));
             row.max_discount = Set(*max_discount);
             "PERCENTAGE_OFF"
@@ -113,7 +120,13 @@ fn to_row(id: Uuid, def: &PromotionDefinition, now: DateTime<Utc>) -> promotion:
             row.amount = Set(Some(*unit_price));
             "FIXED_PRICE"
         }
-        Action::BuyXGetY { buy_quantity, get_quantity, basis_points_off, max_applications, get_target } => {
+        Action::BuyXGetY {
+            buy_quantity,
+            get_quantity,
+            basis_points_off,
+            max_applications,
+            get_target,
+        } => {
             row.buy_quantity = Set(Some(*buy_quantity));
             row.get_quantity = Set(Some(*get_quantity));
             row.basis_points = Set(Some(*basis_points_off));
@@ -145,12 +158,26 @@ fn target_rows(id: Uuid, def: &PromotionDefinition) -> Vec<promotion_target::Act
         }))
     };
     let t = &def.target;
-    let lists = [&t.product_ids, &t.category_ids, &t.brand_ids, &t.exclude_product_ids];
+    let lists = [
+        &t.product_ids,
+        &t.category_ids,
+        &t.brand_ids,
+        &t.exclude_product_ids,
+    ];
     for ((kind, _), values) in TARGET_KINDS.iter().zip(lists) {
         push(kind, values);
     }
-    if let Action::BuyXGetY { get_target: Some(g), .. } = &def.action {
-        let lists = [&g.product_ids, &g.category_ids, &g.brand_ids, &g.exclude_product_ids];
+    if let Action::BuyXGetY {
+        get_target: Some(g),
+        ..
+    } = &def.action
+    {
+        let lists = [
+            &g.product_ids,
+            &g.category_ids,
+            &g.brand_ids,
+            &g.exclude_product_ids,
+        ];
         for ((_, kind), values) in TARGET_KINDS.iter().zip(lists) {
             push(kind, values);
         }
@@ -159,7 +186,9 @@ fn target_rows(id: Uuid, def: &PromotionDefinition) -> Vec<promotion_target::Act
 }
 
 fn tier_rows(id: Uuid, def: &PromotionDefinition) -> Vec<promotion_tier::ActiveModel> {
-    let Action::Tiered { tiers, .. } = &def.action else { return Vec::new() };
+    let Action::Tiered { tiers, .. } = &def.action else {
+        return Vec::new();
+    };
     tiers
         .iter()
         .map(|t| promotion_tier::ActiveModel {
@@ -177,10 +206,16 @@ fn tier_rows(id: Uuid, def: &PromotionDefinition) -> Vec<promotion_tier::ActiveM
         .collect()
 }
 
-async fn insert_children(db: &impl ConnectionTrait, id: Uuid, def: &PromotionDefinition) -> AppResult<()> {
+async fn insert_children(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    def: &PromotionDefinition,
+) -> AppResult<()> {
     let targets = target_rows(id, def);
     if !targets.is_empty() {
-        promotion_target::Entity::insert_many(targets).exec(db).await?;
+        promotion_target::Entity::insert_many(targets)
+            .exec(db)
+            .await?;
     }
     let tiers = tier_rows(id, def);
     if !tiers.is_empty() {
@@ -191,20 +226,41 @@ async fn insert_children(db: &impl ConnectionTrait, id: Uuid, def: &PromotionDef
 
 /// Inserts a new promotion with zero usage.
 #[tracing::instrument(skip_all, fields(promotion.id = %id))]
-pub async fn insert(db: &impl ConnectionTrait, id: Uuid, def: &PromotionDefinition, now: DateTime<Utc>) -> AppResult<Promotion> {
+pub async fn insert(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    def: &PromotionDefinition,
+    now: DateTime<Utc>,
+) -> AppResult<Promotion> {
     let mut row = to_row(id, def, now);
     row.created_at = Set(now);
     row.redemption_count = Set(0);
     row.discount_total = Set(0);
     let row = row.insert(db).await?;
     insert_children(db, id, def).await?;
-    Ok(Promotion { id, definition: def.clone(), redemption_count: row.redemption_count, discount_total: row.discount_total, created_at: row.created_at, updated_at: row.updated_at })
+    Ok(Promotion {
+        id,
+        definition: def.clone(),
+        redemption_count: row.redemption_count,
+        discount_total: row.discount_total,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
 }
 
 /// Replaces the whole definition; usage and creation time are kept.
 #[tracing::instrument(skip_all, fields(promotion.id = %id))]
-pub async fn replace(db: &impl ConnectionTrait, id: Uuid, def: &PromotionDefinition, now: DateTime<Utc>) -> AppResult<Option<Promotion>> {
-    let Some(existing) = promotion::Entity::find_by_id(id).lock_exclusive().one(db).await? else {
+pub async fn replace(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    def: &PromotionDefinition,
+    now: DateTime<Utc>,
+) -> AppResult<Option<Promotion>> {
+    let Some(existing) = promotion::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+    else {
         return Ok(None);
     };
     let mut row = to_row(id, def, now);
@@ -212,16 +268,38 @@ pub async fn replace(db: &impl ConnectionTrait, id: Uuid, def: &PromotionDefinit
     row.redemption_count = Set(existing.redemption_count);
     row.discount_total = Set(existing.discount_total);
     let row = row.reset_all().update(db).await?;
-    promotion_target::Entity::delete_many().filter(promotion_target::Column::PromotionId.eq(id)).exec(db).await?;
-    promotion_tier::Entity::delete_many().filter(promotion_tier::Column::PromotionId.eq(id)).exec(db).await?;
+    promotion_target::Entity::delete_many()
+        .filter(promotion_target::Column::PromotionId.eq(id))
+        .exec(db)
+        .await?;
+    promotion_tier::Entity::delete_many()
+        .filter(promotion_tier::Column::PromotionId.eq(id))
+        .exec(db)
+        .await?;
     insert_children(db, id, def).await?;
-    Ok(Some(Promotion { id, definition: def.clone(), redemption_count: row.redemption_count, discount_total: row.discount_total, created_at: row.created_at, updated_at: row.updated_at }))
+    Ok(Some(Promotion {
+        id,
+        definition: def.clone(),
+        redemption_count: row.redemption_count,
+        discount_total: row.discount_total,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    }))
 }
 
 /// Switches a promotion on or off.
 #[tracing::instrument(skip_all, fields(promotion.id = %id))]
-pub async fn set_active(db: &impl ConnectionTrait, id: Uuid, active: bool, now: DateTime<Utc>) -> AppResult<Option<Promotion>> {
-    let Some(row) = promotion::Entity::find_by_id(id).lock_exclusive().one(db).await? else {
+pub async fn set_active(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    active: bool,
+    now: DateTime<Utc>,
+) -> AppResult<Option<Promotion>> {
+    let Some(row) = promotion::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(db)
+        .await?
+    else {
         return Ok(None);
     };
     let mut row = row.into_active_model();
@@ -233,7 +311,9 @@ pub async fn set_active(db: &impl ConnectionTrait, id: Uuid, active: bool, now: 
 
 /// One promotion by id.
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Promotion>> {
-    let Some(row) = promotion::Entity::find_by_id(id).one(db).await? else { return Ok(None) };
+    let Some(row) = promotion::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
     Ok(decode_rows(db, vec![row]).await?.pop())
 }
 
@@ -252,19 +332,24 @@ fn decode_scope(id: Uuid, code: &str) -> AppResult<Scope> {
     match code {
         "CATALOG" => Ok(Scope::Catalog),
         "CART" => Ok(Scope::Cart),
-        other => Err(AppError::corrupt_row("promotions", id, format!("scope {other:?}"))),
+        other => Err(AppError::corrupt_row(
+            "promotions",
+            id,
+            format!("scope {other:?}"),
+        )),
     }
 }
 
 /// Switched on and inside the own window at the instant bound as `$1`.
-const IN_WINDOW: &str =
-    "promotions.active AND COALESCE(promotions.starts_at <= $1, true) AND COALESCE(promotions.ends_at > $1, true)";
+const IN_WINDOW: &str = "promotions.active AND COALESCE(promotions.starts_at <= $1, true) AND COALESCE(promotions.ends_at > $1, true)";
 
 /// SQL for the derived status at a bound instant (see [`PromotionStatus::derive`]).
 fn status_condition(status: PromotionStatus, now: DateTime<Utc>) -> SimpleExpr {
     match status {
         PromotionStatus::Inactive => Expr::cust("NOT promotions.active"),
-        PromotionStatus::Scheduled => Expr::cust_with_values("promotions.active AND promotions.starts_at > $1", [now]),
+        PromotionStatus::Scheduled => {
+            Expr::cust_with_values("promotions.active AND promotions.starts_at > $1", [now])
+        }
         PromotionStatus::Expired => Expr::cust_with_values(
             "promotions.active AND COALESCE(promotions.starts_at <= $1, true) AND promotions.ends_at <= $1",
             [now],
@@ -274,7 +359,9 @@ fn status_condition(status: PromotionStatus, now: DateTime<Utc>) -> SimpleExpr {
             [now],
         ),
         PromotionStatus::Active => Expr::cust_with_values(
-            format!("{IN_WINDOW} AND (promotions.total_usage_limit IS NULL OR promotions.redemption_count < promotions.total_usage_limit)"),
+            format!(
+                "{IN_WINDOW} AND (promotions.total_usage_limit IS NULL OR promotions.redemption_count < promotions.total_usage_limit)"
+            ),
             [now],
         ),
     }
@@ -284,10 +371,14 @@ fn status_condition(status: PromotionStatus, now: DateTime<Utc>) -> SimpleExpr {
 /// or targeted at any of them, and not excluding the product. One semi-join
 /// over the (kind, value) index plus the partial index of untargeted rows.
 fn item_condition(filter: &PromotionFilter) -> Option<SimpleExpr> {
-    let pairs: Vec<(&str, &String)> = [("PRODUCT", &filter.product_id), ("CATEGORY", &filter.category_id), ("BRAND", &filter.brand_id)]
-        .into_iter()
-        .filter_map(|(kind, value)| value.as_ref().map(|v| (kind, v)))
-        .collect();
+    let pairs: Vec<(&str, &String)> = [
+        ("PRODUCT", &filter.product_id),
+        ("CATEGORY", &filter.category_id),
+        ("BRAND", &filter.brand_id),
+    ]
+    .into_iter()
+    .filter_map(|(kind, value)| value.as_ref().map(|v| (kind, v)))
+    .collect();
     if pairs.is_empty() {
         return None;
     }
@@ -295,7 +386,10 @@ fn item_condition(filter: &PromotionFilter) -> Option<SimpleExpr> {
         .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 1, 2 * i + 2))
         .collect::<Vec<_>>()
         .join(" OR ");
-    let mut values: Vec<Value> = pairs.iter().flat_map(|(k, v)| [Value::from(*k), Value::from((*v).clone())]).collect();
+    let mut values: Vec<Value> = pairs
+        .iter()
+        .flat_map(|(k, v)| [Value::from(*k), Value::from((*v).clone())])
+        .collect();
     let mut sql = format!(
         "promotions.id IN (SELECT promotion_id FROM promotion_targets WHERE {matches} \
          UNION ALL SELECT id FROM promotions WHERE NOT targeted)"
@@ -313,7 +407,12 @@ fn item_condition(filter: &PromotionFilter) -> Option<SimpleExpr> {
 
 /// A filtered page, newest first; status is derived at `now`.
 #[tracing::instrument(skip_all)]
-pub async fn list(db: &impl ConnectionTrait, filter: &PromotionFilter, now: DateTime<Utc>, page: PageRequest) -> AppResult<Page<Promotion>> {
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &PromotionFilter,
+    now: DateTime<Utc>,
+    page: PageRequest,
+) -> AppResult<Page<Promotion>> {
     use promotion::Column;
     let mut select = promotion::Entity::find();
     if let Some(campaign) = filter.campaign_id {
@@ -326,24 +425,31 @@ pub async fn list(db: &impl ConnectionTrait, filter: &PromotionFilter, now: Date
         select = select.filter(status_condition(status, now));
     }
     if let Some(at) = filter.active_at {
-        select = select.filter(Expr::cust_with_values(
-            IN_WINDOW,
-            [at],
-        ));
+        select = select.filter(Expr::cust_with_values(IN_WINDOW, [at]));
     }
     if let Some(text) = &filter.name_contains {
-        select = select.filter(Expr::cust_with_values("promotions.name ILIKE $1", [super::like_pattern(text)]));
+        select = select.filter(Expr::cust_with_values(
+            "promotions.name ILIKE $1",
+            [super::like_pattern(text)],
+        ));
     }
     if let Some(item) = item_condition(filter) {
         select = select.filter(item);
     }
     let page = page::fetch(db, select, Column::Id, page).await?;
     let items = decode_rows(db, page.items).await?;
-    Ok(Page { items, has_next_page: page.has_next_page, total_count: page.total_count })
+    Ok(Page {
+        items,
+        has_next_page: page.has_next_page,
+        total_count: page.total_count,
+    })
 }
 
 /// Decodes rows, loading their targets and tiers in two queries.
-async fn decode_rows(db: &impl ConnectionTrait, rows: Vec<promotion::Model>) -> AppResult<Vec<Promotion>> {
+async fn decode_rows(
+    db: &impl ConnectionTrait,
+    rows: Vec<promotion::Model>,
+) -> AppResult<Vec<Promotion>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -374,22 +480,47 @@ async fn decode_rows(db: &impl ConnectionTrait, rows: Vec<promotion::Model>) -> 
         .collect()
 }
 
-fn decode(row: promotion::Model, targets: &[promotion_target::Model], tiers: &[promotion_tier::Model]) -> AppResult<Promotion> {
+fn decode(
+    row: promotion::Model,
+    targets: &[promotion_target::Model],
+    tiers: &[promotion_tier::Model],
+) -> AppResult<Promotion> {
     let id = row.id;
     let corrupt = |why: String| AppError::corrupt_row("promotions", id, why);
-    let values = |kind: &str| -> Vec<String> { targets.iter().filter(|t| t.kind == kind).map(|t| t.value.clone()).collect() };
-    if let Some(unknown) = targets.iter().find(|t| !TARGET_KINDS.iter().any(|(a, b)| t.kind == *a || t.kind == *b)) {
+    let values = |kind: &str| -> Vec<String> {
+        targets
+            .iter()
+            .filter(|t| t.kind == kind)
+            .map(|t| t.value.clone())
+            .collect()
+    };
+    if let Some(unknown) = targets.iter().find(|t| {
+        !TARGET_KINDS
+            .iter()
+            .any(|(a, b)| t.kind == *a || t.kind == *b)
+    }) {
         return Err(corrupt(format!("target kind {:?}", unknown.kind)));
     }
-    let need = |name: &str, value: Option<i64>| value.ok_or_else(|| corrupt(format!("{} action without {name}", row.action_kind)));
-    let need32 = |name: &str, value: Option<i32>| value.ok_or_else(|| corrupt(format!("{} action without {name}", row.action_kind)));
+    let need = |name: &str, value: Option<i64>| {
+        value.ok_or_else(|| corrupt(format!("{} action without {name}", row.action_kind)))
+    };
+    let need32 = |name: &str, value: Option<i32>| {
+        value.ok_or_else(|| corrupt(format!("{} action without {name}", row.action_kind)))
+    };
     let action = match row.action_kind.as_str() {
-        "PERCENTAGE_OFF" => ActionDraft::PercentageOff { basis_points: need32("basis_points", row.basis_points)?, max_discount: row.max_discount },
+        "PERCENTAGE_OFF" => ActionDraft::PercentageOff {
+            basis_points: need32("basis_points", row.basis_points)?,
+            max_discount: row.max_discount,
+        },
         "AMOUNT_OFF" => ActionDraft::AmountOff {
             amount: need("amount", row.amount)?,
-            per_item: row.per_item.ok_or_else(|| corrupt("AMOUNT_OFF action without per_item".into()))?,
+            per_item: row
+                .per_item
+                .ok_or_else(|| corrupt("AMOUNT_OFF action without per_item".into()))?,
         },
-        "FIXED_PRICE" => ActionDraft::FixedPrice { unit_price: need("amount", row.amount)? },
+        "FIXED_PRICE" => ActionDraft::FixedPrice {
+            unit_price: need("amount", row.amount)?,
+        },
         "BUY_X_GET_Y" => ActionDraft::BuyXGetY {
             buy_quantity: need32("buy_quantity", row.buy_quantity)?,
             get_quantity: need32("get_quantity", row.get_quantity)?,
@@ -409,9 +540,18 @@ fn decode(row: promotion::Model, targets: &[promotion_target::Model], tiers: &[p
                 Some("QUANTITY") => TierBasis::Quantity,
                 other => return Err(corrupt(format!("tier basis {other:?}"))),
             },
-            tiers: tiers.iter().map(|t| TierDraft { threshold: t.threshold, basis_points_off: t.basis_points_off, amount_off: t.amount_off }).collect(),
+            tiers: tiers
+                .iter()
+                .map(|t| TierDraft {
+                    threshold: t.threshold,
+                    basis_points_off: t.basis_points_off,
+                    amount_off: t.amount_off,
+                })
+                .collect(),
         },
-        "FREE_SHIPPING" => ActionDraft::FreeShipping { max_discount: row.max_discount },
+        "FREE_SHIPPING" => ActionDraft::FreeShipping {
+            max_discount: row.max_discount,
+        },
         other => return Err(corrupt(format!("action kind {other:?}"))),
     };
     let mut conditions = Vec::new();
@@ -457,7 +597,8 @@ fn decode(row: promotion::Model, targets: &[promotion_target::Model], tiers: &[p
         conditions,
         action,
     };
-    let definition = PromotionDefinition::new(&draft).map_err(|e| corrupt(format!("{}: {}", e.field, e.message)))?;
+    let definition = PromotionDefinition::new(&draft)
+        .map_err(|e| corrupt(format!("{}: {}", e.field, e.message)))?;
     Ok(Promotion {
         id,
         definition,

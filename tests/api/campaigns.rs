@@ -19,9 +19,15 @@ async fn a_created_campaign_starts_as_draft_and_reads_back() {
     assert_eq!(created["name"], "Summer");
     assert_eq!(created["status"], "DRAFT");
     assert_eq!(created["startsAt"], "2026-06-01T00:00:00+00:00");
-    assert_eq!(created["usage"], json!({ "redemptions": 0, "discountTotal": 0, "limit": null, "remaining": null }));
+    assert_eq!(
+        created["usage"],
+        json!({ "redemptions": 0, "discountTotal": 0, "limit": null, "remaining": null })
+    );
     let read = app
-        .data(&format!("query($id: ID!) {{ campaign(id: $id) {{ {CAMPAIGN} }} }}"), json!({ "id": created["id"] }))
+        .data(
+            &format!("query($id: ID!) {{ campaign(id: $id) {{ {CAMPAIGN} }} }}"),
+            json!({ "id": created["id"] }),
+        )
         .await;
     assert_eq!(&read["campaign"], created);
 }
@@ -29,24 +35,43 @@ async fn a_created_campaign_starts_as_draft_and_reads_back() {
 #[tokio::test]
 async fn an_unknown_campaign_id_reads_as_null_and_a_malformed_one_is_bad_input() {
     let app = spawn_app().await;
-    let data = app.data("{ campaign(id: \"01900000-0000-7000-8000-000000000000\") { id } }", json!({})).await;
+    let data = app
+        .data(
+            "{ campaign(id: \"01900000-0000-7000-8000-000000000000\") { id } }",
+            json!({}),
+        )
+        .await;
     assert!(data["campaign"].is_null());
-    let (code, field) = app.error("{ campaign(id: \"nope\") { id } }", json!({})).await;
-    assert_eq!((code.as_str(), field.as_deref()), ("BAD_USER_INPUT", Some("id")));
+    let (code, field) = app
+        .error("{ campaign(id: \"nope\") { id } }", json!({}))
+        .await;
+    assert_eq!(
+        (code.as_str(), field.as_deref()),
+        ("BAD_USER_INPUT", Some("id"))
+    );
 }
 
 #[tokio::test]
 async fn update_replaces_the_definition_and_keeps_the_status() {
     let app = spawn_app().await;
-    let id = app.create_campaign(json!({ "name": "Old", "description": "d" })).await;
-    app.data("mutation($id: ID!) { setCampaignStatus(id: $id, status: ACTIVE) { status } }", json!({ "id": id })).await;
+    let id = app
+        .create_campaign(json!({ "name": "Old", "description": "d" }))
+        .await;
+    app.data(
+        "mutation($id: ID!) { setCampaignStatus(id: $id, status: ACTIVE) { status } }",
+        json!({ "id": id }),
+    )
+    .await;
     let data = app
         .data(
             "mutation($id: ID!, $i: CampaignInput!) { updateCampaign(id: $id, input: $i) { name description status } }",
             json!({ "id": id, "i": { "name": "New" } }),
         )
         .await;
-    assert_eq!(data["updateCampaign"], json!({ "name": "New", "description": null, "status": "ACTIVE" }));
+    assert_eq!(
+        data["updateCampaign"],
+        json!({ "name": "New", "description": null, "status": "ACTIVE" })
+    );
 }
 
 #[tokio::test]
@@ -56,17 +81,35 @@ async fn campaign_validation_names_the_field() {
     let cases = [
         (json!({ "name": "  " }), "input.name"),
         (json!({ "name": "x".repeat(201) }), "input.name"),
-        (json!({ "name": "ok", "description": "d".repeat(2001) }), "input.description"),
-        (json!({ "name": "ok", "startsAt": "2026-06-01T00:00:00Z", "endsAt": "2026-06-01T00:00:00Z" }), "input.endsAt"),
-        (json!({ "name": "ok", "startsAt": "2026-06-01T00:00:00Z", "endsAt": "2026-05-01T00:00:00Z" }), "input.endsAt"),
+        (
+            json!({ "name": "ok", "description": "d".repeat(2001) }),
+            "input.description",
+        ),
+        (
+            json!({ "name": "ok", "startsAt": "2026-06-01T00:00:00Z", "endsAt": "2026-06-01T00:00:00Z" }),
+            "input.endsAt",
+        ),
+        (
+            json!({ "name": "ok", "startsAt": "2026-06-01T00:00:00Z", "endsAt": "2026-05-01T00:00:00Z" }),
+            "input.endsAt",
+        ),
     ];
     for (input, field) in cases {
         let (code, got) = app.error(q, json!({ "i": input })).await;
-        assert_eq!((code.as_str(), got.as_deref()), ("BAD_USER_INPUT", Some(field)), "{input}");
+        assert_eq!(
+            (code.as_str(), got.as_deref()),
+            ("BAD_USER_INPUT", Some(field)),
+            "{input}"
+        );
     }
-    let (code, _) = app.error(q, json!({ "i": { "name": "ok", "startsAt": "yesterday" } })).await;
+    let (code, _) = app
+        .error(q, json!({ "i": { "name": "ok", "startsAt": "yesterday" } }))
+        .await;
     assert_eq!(code, "BAD_USER_INPUT");
-    assert!(app.outbox().await.is_empty(), "a failed mutation wrote an event");
+    assert!(
+        app.outbox().await.is_empty(),
+        "a failed mutation wrote an event"
+    );
 }
 
 #[tokio::test]
@@ -75,7 +118,10 @@ async fn status_moves_follow_the_lifecycle() {
     let set = "mutation($id: ID!, $s: CampaignStatus!) { setCampaignStatus(id: $id, status: $s) { status } }";
     let id = app.create_campaign(json!({ "name": "Life" })).await;
     let (code, field) = app.error(set, json!({ "id": id, "s": "PAUSED" })).await;
-    assert_eq!((code.as_str(), field.as_deref()), ("BAD_USER_INPUT", Some("status")));
+    assert_eq!(
+        (code.as_str(), field.as_deref()),
+        ("BAD_USER_INPUT", Some("status"))
+    );
     let (code, _) = app.error(set, json!({ "id": id, "s": "DRAFT" })).await;
     assert_eq!(code, "BAD_USER_INPUT");
     for status in ["ACTIVE", "PAUSED", "ACTIVE", "ENDED"] {
@@ -86,7 +132,9 @@ async fn status_moves_follow_the_lifecycle() {
         let (code, _) = app.error(set, json!({ "id": id, "s": status })).await;
         assert_eq!(code, "BAD_USER_INPUT", "ENDED -> {status} was allowed");
     }
-    let draft = app.create_campaign(json!({ "name": "Straight to the end" })).await;
+    let draft = app
+        .create_campaign(json!({ "name": "Straight to the end" }))
+        .await;
     app.data(set, json!({ "id": draft, "s": "ENDED" })).await;
 }
 
@@ -95,11 +143,17 @@ async fn mutations_on_an_unknown_campaign_are_not_found() {
     let app = spawn_app().await;
     let unknown = "01900000-0000-7000-8000-000000000000";
     let (code, field) = app
-        .error("mutation($id: ID!) { setCampaignStatus(id: $id, status: ACTIVE) { id } }", json!({ "id": unknown }))
+        .error(
+            "mutation($id: ID!) { setCampaignStatus(id: $id, status: ACTIVE) { id } }",
+            json!({ "id": unknown }),
+        )
         .await;
     assert_eq!((code.as_str(), field.as_deref()), ("NOT_FOUND", Some("id")));
     let (code, _) = app
-        .error("mutation($id: ID!) { updateCampaign(id: $id, input: {name: \"x\"}) { id } }", json!({ "id": unknown }))
+        .error(
+            "mutation($id: ID!) { updateCampaign(id: $id, input: {name: \"x\"}) { id } }",
+            json!({ "id": unknown }),
+        )
         .await;
     assert_eq!(code, "NOT_FOUND");
 }
@@ -119,17 +173,43 @@ async fn campaigns_are_filtered_by_status_name_and_activity_in_sql() {
             let data = app
                 .data("query($f: CampaignFilter) { campaigns(filter: $f) { totalCount edges { node { name } } } }", json!({ "f": filter }))
                 .await;
-            let names: Vec<String> = data["campaigns"]["edges"].as_array().expect("edges").iter().map(|e| e["node"]["name"].as_str().expect("name").to_owned()).collect();
+            let names: Vec<String> = data["campaigns"]["edges"]
+                .as_array()
+                .expect("edges")
+                .iter()
+                .map(|e| e["node"]["name"].as_str().expect("name").to_owned())
+                .collect();
             assert_eq!(data["campaigns"]["totalCount"], names.len());
             names
         }
     };
     assert_eq!(names(json!({ "status": "DRAFT" })).await, vec!["Spring"]);
-    assert_eq!(names(json!({ "nameContains": "SALE" })).await, vec!["Winter sale"]);
-    assert_eq!(names(json!({ "nameContains": "%_" })).await, vec!["Summer 50%_off"]);
-    assert_eq!(names(json!({ "nameContains": "_" })).await, vec!["Summer 50%_off"]);
-    assert_eq!(names(json!({ "activeAt": "2026-07-01T00:00:00Z" })).await, vec!["Winter sale", "Summer 50%_off"]);
-    assert_eq!(names(json!({ "activeAt": "2026-10-01T00:00:00Z" })).await, vec!["Winter sale"]);
-    assert_eq!(names(json!({ "activeAt": "2026-07-01T00:00:00Z", "nameContains": "summer" })).await, vec!["Summer 50%_off"]);
-    assert_eq!(names(json!(null)).await, vec!["Spring", "Winter sale", "Summer 50%_off"]);
+    assert_eq!(
+        names(json!({ "nameContains": "SALE" })).await,
+        vec!["Winter sale"]
+    );
+    assert_eq!(
+        names(json!({ "nameContains": "%_" })).await,
+        vec!["Summer 50%_off"]
+    );
+    assert_eq!(
+        names(json!({ "nameContains": "_" })).await,
+        vec!["Summer 50%_off"]
+    );
+    assert_eq!(
+        names(json!({ "activeAt": "2026-07-01T00:00:00Z" })).await,
+        vec!["Winter sale", "Summer 50%_off"]
+    );
+    assert_eq!(
+        names(json!({ "activeAt": "2026-10-01T00:00:00Z" })).await,
+        vec!["Winter sale"]
+    );
+    assert_eq!(
+        names(json!({ "activeAt": "2026-07-01T00:00:00Z", "nameContains": "summer" })).await,
+        vec!["Summer 50%_off"]
+    );
+    assert_eq!(
+        names(json!(null)).await,
+        vec!["Spring", "Winter sale", "Summer 50%_off"]
+    );
 }

@@ -7,20 +7,32 @@ async fn health_endpoints_report_the_dependencies() {
     let app = spawn_app().await;
     for path in ["/health", "/health/live", "/health/ready"] {
         let (status, body) = app.get_json(path).await;
-        assert_eq!((status, body["status"].as_str()), (200, Some("ok")), "{path}");
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("ok")),
+            "{path}"
+        );
     }
     let (status, body) = app.get_json("/health/detailed").await;
     assert_eq!(status, 200);
     for dependency in ["postgres", "redis", "migrations"] {
         assert_eq!(body[dependency]["ok"], true, "{dependency}: {body}");
-        assert!(body[dependency]["latency_ms"].as_f64().is_some(), "{dependency} has a latency");
+        assert!(
+            body[dependency]["latency_ms"].as_f64().is_some(),
+            "{dependency} has a latency"
+        );
     }
 }
 
 #[tokio::test]
 async fn graphiql_is_served_on_get() {
     let app = spawn_app().await;
-    let page = reqwest::get(format!("{}/graphql", app.address)).await.expect("GET").text().await.expect("text");
+    let page = reqwest::get(format!("{}/graphql", app.address))
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("text");
     assert!(page.to_lowercase().contains("graphiql"));
 }
 
@@ -46,7 +58,10 @@ async fn a_body_that_is_not_graphql_gets_a_coded_error() {
 #[tokio::test]
 async fn a_body_over_the_limit_is_refused() {
     let app = spawn_app().await;
-    let big = format!("{{\"query\": \"{{ __typename }}\", \"x\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
+    let big = format!(
+        "{{\"query\": \"{{ __typename }}\", \"x\": \"{}\"}}",
+        "a".repeat(2 * 1024 * 1024)
+    );
     let response = reqwest::Client::new()
         .post(format!("{}/graphql", app.address))
         .header("content-type", "application/json")

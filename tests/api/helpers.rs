@@ -5,13 +5,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use migration::{Migrator, MigratorTrait};
 use promotions::app::App;
 use promotions::config::{Config, ServeConfig};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// The PostgreSQL server the tests use (its `postgres` database administers).
 fn server_url() -> String {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     // Keep the server part; the database name is the tests' business.
     let base = url.split('?').next().unwrap_or(&url);
     match base.rfind('/') {
@@ -32,13 +35,20 @@ const STALE_AFTER_SECS: u64 = 1800;
 
 fn template_name() -> String {
     // The template changes whenever the migration list does.
-    let names: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
-    let digest = names.join(",").bytes().fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+    let names: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let digest = names.join(",").bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    });
     format!("promotions_tpl_{digest:016x}")
 }
 
 async fn exec(db: &DatabaseConnection, sql: &str) {
-    db.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    db.execute_unprepared(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 async fn database_names(db: &DatabaseConnection, like: &str) -> Vec<String> {
@@ -65,25 +75,50 @@ async fn fresh_database() -> String {
         "cannot reach PostgreSQL for the tests: set DATABASE_URL (see README) or run scripts/test",
     );
     exec(&admin, &format!("SELECT pg_advisory_lock({LOCK_KEY})")).await;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
     for name in database_names(&admin, &format!("{TEST_DB_PREFIX}%")).await {
-        let born: u64 = name[TEST_DB_PREFIX.len()..].split('_').next().and_then(|t| t.parse().ok()).unwrap_or(0);
+        let born: u64 = name[TEST_DB_PREFIX.len()..]
+            .split('_')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
         if now.saturating_sub(born) > STALE_AFTER_SECS {
-            exec(&admin, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+            exec(
+                &admin,
+                &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+            )
+            .await;
         }
     }
     let template = template_name();
     if database_names(&admin, &template).await.is_empty() {
         let building = format!("{template}_building");
-        exec(&admin, &format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)")).await;
+        exec(
+            &admin,
+            &format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"),
+        )
+        .await;
         exec(&admin, &format!("CREATE DATABASE \"{building}\"")).await;
-        let db = Database::connect(format!("{server}/{building}")).await.expect("connect to the template");
+        let db = Database::connect(format!("{server}/{building}"))
+            .await
+            .expect("connect to the template");
         Migrator::up(&db, None).await.expect("migrate the template");
         db.close().await.expect("close the template");
-        exec(&admin, &format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\"")).await;
+        exec(
+            &admin,
+            &format!("ALTER DATABASE \"{building}\" RENAME TO \"{template}\""),
+        )
+        .await;
     }
     let name = format!("{TEST_DB_PREFIX}{now}_{}", Uuid::now_v7().simple());
-    exec(&admin, &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")).await;
+    exec(
+        &admin,
+        &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
+    )
+    .await;
     exec(&admin, &format!("SELECT pg_advisory_unlock({LOCK_KEY})")).await;
     admin.close().await.expect("close the admin connection");
     format!("{server}/{name}")
@@ -118,11 +153,17 @@ pub async fn spawn_app() -> TestApp {
         graphiql: true,
         max_body_bytes: 1024 * 1024,
     };
-    let app = App::build(config, serve, false).await.unwrap_or_else(|e| panic!("the app did not start: {e}"));
+    let app = App::build(config, serve, false)
+        .await
+        .unwrap_or_else(|e| panic!("the app did not start: {e}"));
     let address = format!("http://{}", app.addr);
     let db = app.state.db.clone();
     tokio::spawn(app.run(std::future::pending()));
-    TestApp { address, db, client: reqwest::Client::new() }
+    TestApp {
+        address,
+        db,
+        client: reqwest::Client::new(),
+    }
 }
 
 impl TestApp {
@@ -142,23 +183,35 @@ impl TestApp {
     /// `data` of a response that must have no errors.
     pub async fn data(&self, query: &str, variables: Value) -> Value {
         let response = self.graphql(query, variables).await;
-        assert!(response.get("errors").is_none(), "unexpected errors: {response:#}");
+        assert!(
+            response.get("errors").is_none(),
+            "unexpected errors: {response:#}"
+        );
         response["data"].clone()
     }
 
     /// The one error of a response that must fail: (code, field).
     pub async fn error(&self, query: &str, variables: Value) -> (String, Option<String>) {
         let response = self.graphql(query, variables).await;
-        let errors = response["errors"].as_array().unwrap_or_else(|| panic!("expected an error: {response:#}"));
+        let errors = response["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("expected an error: {response:#}"));
         assert_eq!(errors.len(), 1, "expected one error: {response:#}");
         let ext = &errors[0]["extensions"];
-        let code = ext["code"].as_str().unwrap_or_else(|| panic!("error without code: {response:#}"));
+        let code = ext["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("error without code: {response:#}"));
         (code.to_owned(), ext["field"].as_str().map(str::to_owned))
     }
 
     /// GET a path; (status, body as JSON).
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let response = self.client.get(format!("{}{path}", self.address)).send().await.expect("send GET");
+        let response = self
+            .client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("send GET");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -201,21 +254,44 @@ impl TestApp {
 
     /// Creates a campaign and returns its id.
     pub async fn create_campaign(&self, input: Value) -> String {
-        let data = self.data("mutation($i: CampaignInput!) { createCampaign(input: $i) { id } }", json!({ "i": input })).await;
-        data["createCampaign"]["id"].as_str().expect("id").to_owned()
+        let data = self
+            .data(
+                "mutation($i: CampaignInput!) { createCampaign(input: $i) { id } }",
+                json!({ "i": input }),
+            )
+            .await;
+        data["createCampaign"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
     }
 
     /// Creates a promotion and returns its id.
     pub async fn create_promotion(&self, input: Value) -> String {
-        let data =
-            self.data("mutation($i: PromotionInput!) { createPromotion(input: $i) { id } }", json!({ "i": input })).await;
-        data["createPromotion"]["id"].as_str().expect("id").to_owned()
+        let data = self
+            .data(
+                "mutation($i: PromotionInput!) { createPromotion(input: $i) { id } }",
+                json!({ "i": input }),
+            )
+            .await;
+        data["createPromotion"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
     }
 
     /// Creates a coupon and returns its code as stored.
     pub async fn create_coupon(&self, input: Value) -> String {
-        let data = self.data("mutation($i: CouponInput!) { createCoupon(input: $i) { code } }", json!({ "i": input })).await;
-        data["createCoupon"]["code"].as_str().expect("code").to_owned()
+        let data = self
+            .data(
+                "mutation($i: CouponInput!) { createCoupon(input: $i) { code } }",
+                json!({ "i": input }),
+            )
+            .await;
+        data["createCoupon"]["code"]
+            .as_str()
+            .expect("code")
+            .to_owned()
     }
 }
 

@@ -8,11 +8,18 @@ use crate::helpers::{TestApp, promotion_input, spawn_app};
 const PAGE: &str = "query($first: Int, $after: String) { promotions(first: $first, after: $after) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { name } } } }";
 
 async fn page(app: &TestApp, first: Option<i64>, after: Option<&str>) -> Value {
-    app.data(PAGE, json!({ "first": first, "after": after })).await["promotions"].clone()
+    app.data(PAGE, json!({ "first": first, "after": after }))
+        .await["promotions"]
+        .clone()
 }
 
 fn names(page: &Value) -> Vec<String> {
-    page["edges"].as_array().expect("edges").iter().map(|e| e["node"]["name"].as_str().expect("name").to_owned()).collect()
+    page["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["name"].as_str().expect("name").to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -21,14 +28,18 @@ async fn an_empty_list_has_no_edges_and_no_next_page() {
     let p = page(&app, None, None).await;
     assert_eq!(p["totalCount"], 0);
     assert_eq!(p["edges"], json!([]));
-    assert_eq!(p["pageInfo"], json!({ "hasNextPage": false, "hasPreviousPage": false, "startCursor": null, "endCursor": null }));
+    assert_eq!(
+        p["pageInfo"],
+        json!({ "hasNextPage": false, "hasPreviousPage": false, "startCursor": null, "endCursor": null })
+    );
 }
 
 #[tokio::test]
 async fn walking_the_pages_returns_every_item_once_newest_first() {
     let app = spawn_app().await;
     for i in 0..7 {
-        app.create_promotion(promotion_input(json!({ "name": format!("p{i}") }))).await;
+        app.create_promotion(promotion_input(json!({ "name": format!("p{i}") })))
+            .await;
     }
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
@@ -56,7 +67,8 @@ async fn walking_the_pages_returns_every_item_once_newest_first() {
 async fn a_page_that_fits_exactly_has_no_next_page() {
     let app = spawn_app().await;
     for i in 0..3 {
-        app.create_promotion(promotion_input(json!({ "name": format!("p{i}") }))).await;
+        app.create_promotion(promotion_input(json!({ "name": format!("p{i}") })))
+            .await;
     }
     let p = page(&app, Some(3), None).await;
     assert_eq!(names(&p).len(), 3);
@@ -83,12 +95,21 @@ async fn bad_page_arguments_are_bad_user_input() {
         (json!({ "after": "AAAA" }), "after"),
     ] {
         let (code, got) = app.error(PAGE, vars.clone()).await;
-        assert_eq!((code.as_str(), got.as_deref()), ("BAD_USER_INPUT", Some(field)), "{vars}");
+        assert_eq!(
+            (code.as_str(), got.as_deref()),
+            ("BAD_USER_INPUT", Some(field)),
+            "{vars}"
+        );
     }
     let (code, _) = app.error(PAGE, json!({ "first": "ten" })).await;
     assert_eq!(code, "BAD_USER_INPUT");
     let p = page(&app, Some(500), None).await;
     assert_eq!(p["edges"], json!([]));
-    let (code, field) = app.error("{ campaigns(first: 1000) { totalCount } }", json!({})).await;
-    assert_eq!((code.as_str(), field.as_deref()), ("BAD_USER_INPUT", Some("first")));
+    let (code, field) = app
+        .error("{ campaigns(first: 1000) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(
+        (code.as_str(), field.as_deref()),
+        ("BAD_USER_INPUT", Some("first"))
+    );
 }

@@ -87,9 +87,17 @@ async fn a_full_definition_round_trips_through_create_and_read() {
         json!({ "__typename": "BuyXGetY", "buyQuantity": 2, "getQuantity": 1, "basisPointsOff": 10000, "maxApplications": 3,
                 "getTarget": { "productIds": [], "categoryIds": [], "brandIds": ["g"], "excludeProductIds": [], "minRating": null } })
     );
-    assert_eq!(created["usage"], json!({ "redemptions": 0, "discountTotal": 0, "limit": 100, "remaining": 100 }));
+    assert_eq!(
+        created["usage"],
+        json!({ "redemptions": 0, "discountTotal": 0, "limit": 100, "remaining": 100 })
+    );
     let read = app
-        .data(&format!("query($id: ID!) {{ promotion(id: $id) {{ id {DEFINITION} campaign {{ id }} }} }}"), json!({ "id": created["id"] }))
+        .data(
+            &format!(
+                "query($id: ID!) {{ promotion(id: $id) {{ id {DEFINITION} campaign {{ id }} }} }}"
+            ),
+            json!({ "id": created["id"] }),
+        )
         .await;
     assert_eq!(read["promotion"]["campaign"]["id"], campaign);
     let mut read = read["promotion"].clone();
@@ -123,10 +131,17 @@ async fn every_action_type_round_trips() {
         json!({ "__typename": "FreeShipping", "maxDiscount": 499 }),
     ];
     for (action, expected) in actions.into_iter().zip(expected) {
-        let created = create(&app, promotion_input(json!({ "currency": "EUR", "action": action }))).await;
+        let created = create(
+            &app,
+            promotion_input(json!({ "currency": "EUR", "action": action })),
+        )
+        .await;
         assert_eq!(created["action"], expected);
-        let read = app.data(&format!("query($id: ID!) {{ promotion(id: $id) {{ action {{ __typename ... on PercentageOff {{ basisPoints maxDiscount }} ... on AmountOff {{ amount perItem }} ... on FixedPrice {{ unitPrice }} ... on BuyXGetY {{ buyQuantity getQuantity basisPointsOff maxApplications getTarget {{ productIds }} }} ... on Tiered {{ basis tiers {{ threshold basisPointsOff amountOff }} }} ... on FreeShipping {{ maxDiscount }} }} }} }}"), json!({ "id": created["id"] })).await;
-        assert_eq!(read["promotion"]["action"]["__typename"], expected["__typename"]);
+        let read = app.data("query($id: ID!) { promotion(id: $id) { action { __typename ... on PercentageOff { basisPoints maxDiscount } ... on AmountOff { amount perItem } ... on FixedPrice { unitPrice } ... on BuyXGetY { buyQuantity getQuantity basisPointsOff maxApplications getTarget { productIds } } ... on Tiered { basis tiers { threshold basisPointsOff amountOff } } ... on FreeShipping { maxDiscount } } } }", json!({ "id": created["id"] })).await;
+        assert_eq!(
+            read["promotion"]["action"]["__typename"],
+            expected["__typename"]
+        );
     }
 }
 
@@ -153,67 +168,247 @@ async fn every_validation_rule_is_bad_user_input_on_its_field() {
         input
     };
     let cases: Vec<(Value, &str)> = vec![
-        (promotion_input(json!({ "action": { "percentageOff": { "basisPoints": 0 } } })), "input.action.percentageOff.basisPoints"),
-        (promotion_input(json!({ "action": { "percentageOff": { "basisPoints": 10001 } } })), "input.action.percentageOff.basisPoints"),
-        (eur(json!({ "action": { "percentageOff": { "basisPoints": 10, "maxDiscount": 0 } } })), "input.action.percentageOff.maxDiscount"),
-        (promotion_input(json!({ "action": { "amountOff": { "amount": 500 } } })), "input.currency"),
-        (promotion_input(json!({ "action": { "fixedPrice": { "unitPrice": 500 } } })), "input.currency"),
-        (promotion_input(json!({ "action": { "percentageOff": { "basisPoints": 10, "maxDiscount": 100 } } })), "input.currency"),
-        (promotion_input(json!({ "action": { "freeShipping": { "maxDiscount": 100 } } })), "input.currency"),
-        (promotion_input(json!({ "conditions": [{ "minSubtotal": 100 }] })), "input.currency"),
-        (promotion_input(json!({ "action": { "tiered": { "basis": "SUBTOTAL", "tiers": [{ "threshold": 1, "basisPointsOff": 10 }] } } })), "input.currency"),
-        (promotion_input(json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [{ "threshold": 1, "amountOff": 10 }] } } })), "input.currency"),
-        (eur(json!({ "action": { "amountOff": { "amount": 0 } } })), "input.action.amountOff.amount"),
-        (eur(json!({ "action": { "amountOff": { "amount": 1_000_000_000_001i64 } } })), "input.action.amountOff.amount"),
-        (eur(json!({ "action": { "fixedPrice": { "unitPrice": -1 } } })), "input.action.fixedPrice.unitPrice"),
-        (promotion_input(json!({ "action": { "buyXGetY": { "buyQuantity": 0, "getQuantity": 1 } } })), "input.action.buyXGetY.buyQuantity"),
-        (promotion_input(json!({ "action": { "buyXGetY": { "buyQuantity": 1, "getQuantity": 1, "basisPointsOff": 0 } } })), "input.action.buyXGetY.basisPointsOff"),
-        (promotion_input(json!({ "action": { "buyXGetY": { "buyQuantity": 1, "getQuantity": 1, "maxApplications": 0 } } })), "input.action.buyXGetY.maxApplications"),
-        (promotion_input(json!({ "action": { "buyXGetY": { "buyQuantity": 1, "getQuantity": 1, "getTarget": { "minRating": 6 } } } })), "input.action.buyXGetY.getTarget.minRating"),
-        (promotion_input(json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [] } } })), "input.action.tiered.tiers"),
-        (promotion_input(json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [{ "threshold": 5, "basisPointsOff": 10 }, { "threshold": 5, "basisPointsOff": 20 }] } } })), "input.action.tiered.tiers[1].threshold"),
-        (promotion_input(json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [{ "threshold": 5, "basisPointsOff": 10 }, { "threshold": 3, "basisPointsOff": 20 }] } } })), "input.action.tiered.tiers[1].threshold"),
-        (eur(json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [{ "threshold": 5, "basisPointsOff": 10, "amountOff": 5 }] } } })), "input.action.tiered.tiers[0]"),
-        (promotion_input(json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [{ "threshold": 5 }] } } })), "input.action.tiered.tiers[0]"),
-        (promotion_input(json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [{ "threshold": 0, "basisPointsOff": 10 }] } } })), "input.action.tiered.tiers[0].threshold"),
+        (
+            promotion_input(json!({ "action": { "percentageOff": { "basisPoints": 0 } } })),
+            "input.action.percentageOff.basisPoints",
+        ),
+        (
+            promotion_input(json!({ "action": { "percentageOff": { "basisPoints": 10001 } } })),
+            "input.action.percentageOff.basisPoints",
+        ),
+        (
+            eur(json!({ "action": { "percentageOff": { "basisPoints": 10, "maxDiscount": 0 } } })),
+            "input.action.percentageOff.maxDiscount",
+        ),
+        (
+            promotion_input(json!({ "action": { "amountOff": { "amount": 500 } } })),
+            "input.currency",
+        ),
+        (
+            promotion_input(json!({ "action": { "fixedPrice": { "unitPrice": 500 } } })),
+            "input.currency",
+        ),
+        (
+            promotion_input(
+                json!({ "action": { "percentageOff": { "basisPoints": 10, "maxDiscount": 100 } } }),
+            ),
+            "input.currency",
+        ),
+        (
+            promotion_input(json!({ "action": { "freeShipping": { "maxDiscount": 100 } } })),
+            "input.currency",
+        ),
+        (
+            promotion_input(json!({ "conditions": [{ "minSubtotal": 100 }] })),
+            "input.currency",
+        ),
+        (
+            promotion_input(
+                json!({ "action": { "tiered": { "basis": "SUBTOTAL", "tiers": [{ "threshold": 1, "basisPointsOff": 10 }] } } }),
+            ),
+            "input.currency",
+        ),
+        (
+            promotion_input(
+                json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [{ "threshold": 1, "amountOff": 10 }] } } }),
+            ),
+            "input.currency",
+        ),
+        (
+            eur(json!({ "action": { "amountOff": { "amount": 0 } } })),
+            "input.action.amountOff.amount",
+        ),
+        (
+            eur(json!({ "action": { "amountOff": { "amount": 1_000_000_000_001i64 } } })),
+            "input.action.amountOff.amount",
+        ),
+        (
+            eur(json!({ "action": { "fixedPrice": { "unitPrice": -1 } } })),
+            "input.action.fixedPrice.unitPrice",
+        ),
+        (
+            promotion_input(
+                json!({ "action": { "buyXGetY": { "buyQuantity": 0, "getQuantity": 1 } } }),
+            ),
+            "input.action.buyXGetY.buyQuantity",
+        ),
+        (
+            promotion_input(
+                json!({ "action": { "buyXGetY": { "buyQuantity": 1, "getQuantity": 1, "basisPointsOff": 0 } } }),
+            ),
+            "input.action.buyXGetY.basisPointsOff",
+        ),
+        (
+            promotion_input(
+                json!({ "action": { "buyXGetY": { "buyQuantity": 1, "getQuantity": 1, "maxApplications": 0 } } }),
+            ),
+            "input.action.buyXGetY.maxApplications",
+        ),
+        (
+            promotion_input(
+                json!({ "action": { "buyXGetY": { "buyQuantity": 1, "getQuantity": 1, "getTarget": { "minRating": 6 } } } }),
+            ),
+            "input.action.buyXGetY.getTarget.minRating",
+        ),
+        (
+            promotion_input(
+                json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [] } } }),
+            ),
+            "input.action.tiered.tiers",
+        ),
+        (
+            promotion_input(
+                json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [{ "threshold": 5, "basisPointsOff": 10 }, { "threshold": 5, "basisPointsOff": 20 }] } } }),
+            ),
+            "input.action.tiered.tiers[1].threshold",
+        ),
+        (
+            promotion_input(
+                json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [{ "threshold": 5, "basisPointsOff": 10 }, { "threshold": 3, "basisPointsOff": 20 }] } } }),
+            ),
+            "input.action.tiered.tiers[1].threshold",
+        ),
+        (
+            eur(
+                json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [{ "threshold": 5, "basisPointsOff": 10, "amountOff": 5 }] } } }),
+            ),
+            "input.action.tiered.tiers[0]",
+        ),
+        (
+            promotion_input(
+                json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [{ "threshold": 5 }] } } }),
+            ),
+            "input.action.tiered.tiers[0]",
+        ),
+        (
+            promotion_input(
+                json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [{ "threshold": 0, "basisPointsOff": 10 }] } } }),
+            ),
+            "input.action.tiered.tiers[0].threshold",
+        ),
         (promotion_input(json!({ "name": "" })), "input.name"),
-        (promotion_input(json!({ "name": "n".repeat(201) })), "input.name"),
-        (promotion_input(json!({ "currency": "EURO" })), "input.currency"),
-        (promotion_input(json!({ "totalUsageLimit": 0 })), "input.totalUsageLimit"),
-        (promotion_input(json!({ "usageLimitPerCustomer": -3 })), "input.usageLimitPerCustomer"),
-        (promotion_input(json!({ "startsAt": "2026-02-01T00:00:00Z", "endsAt": "2026-01-01T00:00:00Z" })), "input.endsAt"),
-        (promotion_input(json!({ "customerSegments": ["ok", " "] })), "input.customerSegments[1]"),
-        (promotion_input(json!({ "target": { "productIds": [""] } })), "input.target.productIds[0]"),
-        (promotion_input(json!({ "target": { "minRating": 5.5 } })), "input.target.minRating"),
-        (promotion_input(json!({ "target": { "minRating": -0.1 } })), "input.target.minRating"),
-        (promotion_input(json!({ "conditions": [{ "minQuantity": 0 }] })), "input.conditions[0].minQuantity"),
-        (promotion_input(json!({ "conditions": [{ "minCustomerReviews": 0 }] })), "input.conditions[0].minCustomerReviews"),
-        (promotion_input(json!({ "conditions": [{ "daysOfWeek": [] }] })), "input.conditions[0].daysOfWeek"),
-        (promotion_input(json!({ "conditions": [{ "minQuantity": 1 }, { "minQuantity": 2 }] })), "input.conditions[1]"),
-        (promotion_input(json!({ "scope": "CATALOG", "requiresCoupon": true })), "input.requiresCoupon"),
-        (promotion_input(json!({ "scope": "CATALOG", "action": { "freeShipping": {} } })), "input.action"),
-        (promotion_input(json!({ "scope": "CATALOG", "action": { "buyXGetY": { "buyQuantity": 1, "getQuantity": 1 } } })), "input.action"),
-        (eur(json!({ "scope": "CATALOG", "action": { "amountOff": { "amount": 100 } } })), "input.action"),
-        (promotion_input(json!({ "scope": "CATALOG", "conditions": [{ "minQuantity": 2 }] })), "input.conditions"),
-        (promotion_input(json!({ "campaignId": "not-an-id" })), "input.campaignId"),
+        (
+            promotion_input(json!({ "name": "n".repeat(201) })),
+            "input.name",
+        ),
+        (
+            promotion_input(json!({ "currency": "EURO" })),
+            "input.currency",
+        ),
+        (
+            promotion_input(json!({ "totalUsageLimit": 0 })),
+            "input.totalUsageLimit",
+        ),
+        (
+            promotion_input(json!({ "usageLimitPerCustomer": -3 })),
+            "input.usageLimitPerCustomer",
+        ),
+        (
+            promotion_input(
+                json!({ "startsAt": "2026-02-01T00:00:00Z", "endsAt": "2026-01-01T00:00:00Z" }),
+            ),
+            "input.endsAt",
+        ),
+        (
+            promotion_input(json!({ "customerSegments": ["ok", " "] })),
+            "input.customerSegments[1]",
+        ),
+        (
+            promotion_input(json!({ "target": { "productIds": [""] } })),
+            "input.target.productIds[0]",
+        ),
+        (
+            promotion_input(json!({ "target": { "minRating": 5.5 } })),
+            "input.target.minRating",
+        ),
+        (
+            promotion_input(json!({ "target": { "minRating": -0.1 } })),
+            "input.target.minRating",
+        ),
+        (
+            promotion_input(json!({ "conditions": [{ "minQuantity": 0 }] })),
+            "input.conditions[0].minQuantity",
+        ),
+        (
+            promotion_input(json!({ "conditions": [{ "minCustomerReviews": 0 }] })),
+            "input.conditions[0].minCustomerReviews",
+        ),
+        (
+            promotion_input(json!({ "conditions": [{ "daysOfWeek": [] }] })),
+            "input.conditions[0].daysOfWeek",
+        ),
+        (
+            promotion_input(json!({ "conditions": [{ "minQuantity": 1 }, { "minQuantity": 2 }] })),
+            "input.conditions[1]",
+        ),
+        (
+            promotion_input(json!({ "scope": "CATALOG", "requiresCoupon": true })),
+            "input.requiresCoupon",
+        ),
+        (
+            promotion_input(json!({ "scope": "CATALOG", "action": { "freeShipping": {} } })),
+            "input.action",
+        ),
+        (
+            promotion_input(
+                json!({ "scope": "CATALOG", "action": { "buyXGetY": { "buyQuantity": 1, "getQuantity": 1 } } }),
+            ),
+            "input.action",
+        ),
+        (
+            eur(json!({ "scope": "CATALOG", "action": { "amountOff": { "amount": 100 } } })),
+            "input.action",
+        ),
+        (
+            promotion_input(json!({ "scope": "CATALOG", "conditions": [{ "minQuantity": 2 }] })),
+            "input.conditions",
+        ),
+        (
+            promotion_input(json!({ "campaignId": "not-an-id" })),
+            "input.campaignId",
+        ),
     ];
     let q = "mutation($i: PromotionInput!) { createPromotion(input: $i) { id } }";
     for (input, field) in cases {
         let (code, got) = app.error(q, json!({ "i": input })).await;
-        assert_eq!((code.as_str(), got.as_deref()), ("BAD_USER_INPUT", Some(field)), "{input}");
+        assert_eq!(
+            (code.as_str(), got.as_deref()),
+            ("BAD_USER_INPUT", Some(field)),
+            "{input}"
+        );
     }
     // oneOf inputs with zero or two members, and wrong types, are rejected by the schema.
-    for action in [json!({}), json!({ "percentageOff": { "basisPoints": 1 }, "freeShipping": {} }), json!({ "percentageOff": { "basisPoints": 1.5 } })] {
-        let (code, _) = app.error(q, json!({ "i": promotion_input(json!({ "action": action })) })).await;
+    for action in [
+        json!({}),
+        json!({ "percentageOff": { "basisPoints": 1 }, "freeShipping": {} }),
+        json!({ "percentageOff": { "basisPoints": 1.5 } }),
+    ] {
+        let (code, _) = app
+            .error(
+                q,
+                json!({ "i": promotion_input(json!({ "action": action })) }),
+            )
+            .await;
         assert_eq!(code, "BAD_USER_INPUT", "{action}");
     }
-    let (code, _) = app.error(q, json!({ "i": promotion_input(json!({ "conditions": [{}] })) })).await;
+    let (code, _) = app
+        .error(
+            q,
+            json!({ "i": promotion_input(json!({ "conditions": [{}] })) }),
+        )
+        .await;
     assert_eq!(code, "BAD_USER_INPUT");
     let (code, _) = app.error(q, json!({ "i": promotion_input(json!({ "action": { "amountOff": { "amount": "9223372036854775808" } } })) })).await;
     assert_eq!(code, "BAD_USER_INPUT");
     let (code, field) = app.error(q, json!({ "i": promotion_input(json!({ "campaignId": "01900000-0000-7000-8000-000000000000" })) })).await;
-    assert_eq!((code.as_str(), field.as_deref()), ("NOT_FOUND", Some("input.campaignId")));
-    assert!(app.outbox().await.is_empty(), "a failed mutation wrote an event");
+    assert_eq!(
+        (code.as_str(), field.as_deref()),
+        ("NOT_FOUND", Some("input.campaignId"))
+    );
+    assert!(
+        app.outbox().await.is_empty(),
+        "a failed mutation wrote an event"
+    );
     let total = app.data("{ promotions { totalCount } }", json!({})).await;
     assert_eq!(total["promotions"]["totalCount"], 0);
 }
@@ -221,9 +416,19 @@ async fn every_validation_rule_is_bad_user_input_on_its_field() {
 #[tokio::test]
 async fn a_promotion_whose_window_is_over_is_accepted_as_expired() {
     let app = spawn_app().await;
-    let created = create(&app, promotion_input(json!({ "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2020-02-01T00:00:00Z" }))).await;
+    let created = create(
+        &app,
+        promotion_input(
+            json!({ "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2020-02-01T00:00:00Z" }),
+        ),
+    )
+    .await;
     assert_eq!(created["status"], "EXPIRED");
-    let later = create(&app, promotion_input(json!({ "startsAt": "2099-01-01T00:00:00Z" }))).await;
+    let later = create(
+        &app,
+        promotion_input(json!({ "startsAt": "2099-01-01T00:00:00Z" })),
+    )
+    .await;
     assert_eq!(later["status"], "SCHEDULED");
 }
 
@@ -240,14 +445,23 @@ async fn update_replaces_the_whole_definition_and_keeps_identity() {
     let after = &data["updatePromotion"];
     assert_eq!(after["id"], before["id"]);
     assert_eq!(after["name"], "Replaced");
-    assert_eq!(after["priority"], 0, "omitted fields take their defaults: the whole definition is replaced");
+    assert_eq!(
+        after["priority"], 0,
+        "omitted fields take their defaults: the whole definition is replaced"
+    );
     assert_eq!(after["target"]["productIds"], json!([]));
     assert_eq!(after["conditions"], json!([]));
     assert_eq!(after["action"]["__typename"], "Tiered");
     let (code, field) = app
         .error("mutation($id: ID!, $i: PromotionInput!) { updatePromotion(id: $id, input: $i) { id } }", json!({ "id": before["id"], "i": promotion_input(json!({ "action": { "percentageOff": { "basisPoints": 0 } } })) }))
         .await;
-    assert_eq!((code.as_str(), field.as_deref()), ("BAD_USER_INPUT", Some("input.action.percentageOff.basisPoints")));
+    assert_eq!(
+        (code.as_str(), field.as_deref()),
+        (
+            "BAD_USER_INPUT",
+            Some("input.action.percentageOff.basisPoints")
+        )
+    );
     let (code, field) = app
         .error("mutation($i: PromotionInput!) { updatePromotion(id: \"01900000-0000-7000-8000-000000000000\", input: $i) { id } }", json!({ "i": promotion_input(json!({})) }))
         .await;
@@ -260,10 +474,21 @@ async fn set_promotion_active_switches_the_status() {
     let id = app.create_promotion(promotion_input(json!({}))).await;
     let q = "mutation($id: ID!, $a: Boolean!) { setPromotionActive(id: $id, active: $a) { active status } }";
     let off = app.data(q, json!({ "id": id, "a": false })).await;
-    assert_eq!(off["setPromotionActive"], json!({ "active": false, "status": "INACTIVE" }));
+    assert_eq!(
+        off["setPromotionActive"],
+        json!({ "active": false, "status": "INACTIVE" })
+    );
     let on = app.data(q, json!({ "id": id, "a": true })).await;
-    assert_eq!(on["setPromotionActive"], json!({ "active": true, "status": "ACTIVE" }));
-    let (code, _) = app.error(q, json!({ "id": "01900000-0000-7000-8000-000000000000", "a": true })).await;
+    assert_eq!(
+        on["setPromotionActive"],
+        json!({ "active": true, "status": "ACTIVE" })
+    );
+    let (code, _) = app
+        .error(
+            q,
+            json!({ "id": "01900000-0000-7000-8000-000000000000", "a": true }),
+        )
+        .await;
     assert_eq!(code, "NOT_FOUND");
 }
 
@@ -271,9 +496,17 @@ async fn names(app: &crate::helpers::TestApp, filter: Value) -> Vec<String> {
     let data = app
         .data("query($f: PromotionFilter) { promotions(first: 100, filter: $f) { totalCount edges { node { name } } } }", json!({ "f": filter }))
         .await;
-    let mut names: Vec<String> =
-        data["promotions"]["edges"].as_array().expect("edges").iter().map(|e| e["node"]["name"].as_str().expect("name").to_owned()).collect();
-    assert_eq!(data["promotions"]["totalCount"], names.len(), "totalCount agrees with the edges");
+    let mut names: Vec<String> = data["promotions"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["name"].as_str().expect("name").to_owned())
+        .collect();
+    assert_eq!(
+        data["promotions"]["totalCount"],
+        names.len(),
+        "totalCount agrees with the edges"
+    );
     names.sort();
     names
 }
@@ -288,41 +521,119 @@ async fn promotions_are_filtered_by_what_they_can_discount() {
         ("product p2", json!({ "productIds": ["p2"] })),
         ("category shoes", json!({ "categoryIds": ["shoes"] })),
         ("brand acme", json!({ "brandIds": ["acme"] })),
-        ("shoes but p1", json!({ "categoryIds": ["shoes"], "excludeProductIds": ["p1"] })),
+        (
+            "shoes but p1",
+            json!({ "categoryIds": ["shoes"], "excludeProductIds": ["p1"] }),
+        ),
     ] {
-        app.create_promotion(promotion_input(json!({ "name": name, "target": target }))).await;
+        app.create_promotion(promotion_input(json!({ "name": name, "target": target })))
+            .await;
     }
-    assert_eq!(names(&app, json!({ "productId": "p1" })).await, vec!["everything", "product p1"]);
-    assert_eq!(names(&app, json!({ "productId": "p9" })).await, vec!["everything", "everything but p1"]);
-    assert_eq!(names(&app, json!({ "categoryId": "shoes" })).await, vec!["category shoes", "everything", "everything but p1", "shoes but p1"]);
     assert_eq!(
-        names(&app, json!({ "productId": "p1", "categoryId": "shoes", "brandId": "acme" })).await,
+        names(&app, json!({ "productId": "p1" })).await,
+        vec!["everything", "product p1"]
+    );
+    assert_eq!(
+        names(&app, json!({ "productId": "p9" })).await,
+        vec!["everything", "everything but p1"]
+    );
+    assert_eq!(
+        names(&app, json!({ "categoryId": "shoes" })).await,
+        vec![
+            "category shoes",
+            "everything",
+            "everything but p1",
+            "shoes but p1"
+        ]
+    );
+    assert_eq!(
+        names(
+            &app,
+            json!({ "productId": "p1", "categoryId": "shoes", "brandId": "acme" })
+        )
+        .await,
         vec!["brand acme", "category shoes", "everything", "product p1"]
     );
-    assert_eq!(names(&app, json!({ "brandId": "acme", "productId": "p2" })).await, vec!["brand acme", "everything", "everything but p1", "product p2"]);
+    assert_eq!(
+        names(&app, json!({ "brandId": "acme", "productId": "p2" })).await,
+        vec![
+            "brand acme",
+            "everything",
+            "everything but p1",
+            "product p2"
+        ]
+    );
 }
 
 #[tokio::test]
 async fn promotions_are_filtered_by_campaign_scope_status_activity_and_name() {
     let app = spawn_app().await;
     let campaign = app.create_campaign(json!({ "name": "C" })).await;
-    app.create_promotion(promotion_input(json!({ "name": "in campaign", "campaignId": campaign }))).await;
-    app.create_promotion(promotion_input(json!({ "name": "catalog 100%", "scope": "CATALOG" }))).await;
-    let off = app.create_promotion(promotion_input(json!({ "name": "switched off" }))).await;
-    app.data("mutation($id: ID!) { setPromotionActive(id: $id, active: false) { id } }", json!({ "id": off })).await;
-    app.create_promotion(promotion_input(json!({ "name": "later", "startsAt": "2099-01-01T00:00:00Z" }))).await;
-    app.create_promotion(promotion_input(json!({ "name": "over", "endsAt": "2020-01-01T00:00:00Z" }))).await;
+    app.create_promotion(promotion_input(
+        json!({ "name": "in campaign", "campaignId": campaign }),
+    ))
+    .await;
+    app.create_promotion(promotion_input(
+        json!({ "name": "catalog 100%", "scope": "CATALOG" }),
+    ))
+    .await;
+    let off = app
+        .create_promotion(promotion_input(json!({ "name": "switched off" })))
+        .await;
+    app.data(
+        "mutation($id: ID!) { setPromotionActive(id: $id, active: false) { id } }",
+        json!({ "id": off }),
+    )
+    .await;
+    app.create_promotion(promotion_input(
+        json!({ "name": "later", "startsAt": "2099-01-01T00:00:00Z" }),
+    ))
+    .await;
+    app.create_promotion(promotion_input(
+        json!({ "name": "over", "endsAt": "2020-01-01T00:00:00Z" }),
+    ))
+    .await;
     app.create_promotion(promotion_input(json!({ "name": "summer", "startsAt": "2026-06-01T00:00:00Z", "endsAt": "2026-09-01T00:00:00Z" }))).await;
-    assert_eq!(names(&app, json!({ "campaignId": campaign })).await, vec!["in campaign"]);
-    assert_eq!(names(&app, json!({ "scope": "CATALOG" })).await, vec!["catalog 100%"]);
-    assert_eq!(names(&app, json!({ "status": "INACTIVE" })).await, vec!["switched off"]);
-    assert_eq!(names(&app, json!({ "status": "SCHEDULED" })).await, vec!["later"]);
-    assert_eq!(names(&app, json!({ "status": "EXPIRED" })).await, vec!["over", "summer"]);
-    assert_eq!(names(&app, json!({ "status": "EXHAUSTED" })).await, Vec::<String>::new());
-    assert_eq!(names(&app, json!({ "status": "ACTIVE" })).await, vec!["catalog 100%", "in campaign"]);
-    assert_eq!(names(&app, json!({ "activeAt": "2026-07-01T00:00:00Z" })).await, vec!["catalog 100%", "in campaign", "summer"]);
-    assert_eq!(names(&app, json!({ "nameContains": "100%" })).await, vec!["catalog 100%"]);
-    assert_eq!(names(&app, json!({ "nameContains": "IN CAMP", "scope": "CART" })).await, vec!["in campaign"]);
+    assert_eq!(
+        names(&app, json!({ "campaignId": campaign })).await,
+        vec!["in campaign"]
+    );
+    assert_eq!(
+        names(&app, json!({ "scope": "CATALOG" })).await,
+        vec!["catalog 100%"]
+    );
+    assert_eq!(
+        names(&app, json!({ "status": "INACTIVE" })).await,
+        vec!["switched off"]
+    );
+    assert_eq!(
+        names(&app, json!({ "status": "SCHEDULED" })).await,
+        vec!["later"]
+    );
+    assert_eq!(
+        names(&app, json!({ "status": "EXPIRED" })).await,
+        vec!["over", "summer"]
+    );
+    assert_eq!(
+        names(&app, json!({ "status": "EXHAUSTED" })).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(&app, json!({ "status": "ACTIVE" })).await,
+        vec!["catalog 100%", "in campaign"]
+    );
+    assert_eq!(
+        names(&app, json!({ "activeAt": "2026-07-01T00:00:00Z" })).await,
+        vec!["catalog 100%", "in campaign", "summer"]
+    );
+    assert_eq!(
+        names(&app, json!({ "nameContains": "100%" })).await,
+        vec!["catalog 100%"]
+    );
+    assert_eq!(
+        names(&app, json!({ "nameContains": "IN CAMP", "scope": "CART" })).await,
+        vec!["in campaign"]
+    );
     let data = app.data("query($id: ID!) { campaign(id: $id) { promotions { totalCount edges { node { name } } } } }", json!({ "id": campaign })).await;
     assert_eq!(data["campaign"]["promotions"]["totalCount"], 1);
 }

@@ -47,11 +47,20 @@ impl CampaignObject {
         self.0.definition.window.ends_at
     }
     /// This campaign's promotions, newest first.
-    async fn promotions(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Conn<PromotionObject>> {
+    async fn promotions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<PromotionObject>> {
         let state = ctx.data_unchecked::<AppState>();
         let had_cursor = after.is_some();
-        let filter = promotions::PromotionFilter { campaign_id: Some(self.0.id), ..Default::default() };
-        let page = promotions::list(&state.db, &filter, Utc::now(), page_request(first, after)?).await?;
+        let filter = promotions::PromotionFilter {
+            campaign_id: Some(self.0.id),
+            ..Default::default()
+        };
+        let page =
+            promotions::list(&state.db, &filter, Utc::now(), page_request(first, after)?).await?;
         Ok(connection(page, had_cursor, |p| p.id, PromotionObject))
     }
     /// Usage summed over this campaign's promotions (no limit of its own).
@@ -83,7 +92,12 @@ pub struct CampaignInput {
 impl CampaignInput {
     /// The domain draft.
     pub fn into_draft(self) -> CampaignDraft {
-        CampaignDraft { name: self.name, description: self.description, starts_at: self.starts_at, ends_at: self.ends_at }
+        CampaignDraft {
+            name: self.name,
+            description: self.description,
+            starts_at: self.starts_at,
+            ends_at: self.ends_at,
+        }
     }
 }
 
@@ -99,6 +113,10 @@ pub struct CampaignFilter {
 
 impl From<CampaignFilter> for campaigns::CampaignFilter {
     fn from(f: CampaignFilter) -> Self {
-        Self { status: f.status.map(Into::into), name_contains: f.name_contains, active_at: f.active_at }
+        Self {
+            status: f.status.map(Into::into),
+            name_contains: f.name_contains,
+            active_at: f.active_at,
+        }
     }
 }

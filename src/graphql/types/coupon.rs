@@ -55,9 +55,13 @@ impl CouponObject {
         self.0.definition.window.ends_at
     }
     async fn batch(&self, ctx: &Context<'_>) -> Result<Option<CouponBatchObject>> {
-        let Some(id) = self.0.batch_id else { return Ok(None) };
+        let Some(id) = self.0.batch_id else {
+            return Ok(None);
+        };
         let state = ctx.data_unchecked::<AppState>();
-        Ok(coupons::find_batch(&state.db, id).await?.map(CouponBatchObject))
+        Ok(coupons::find_batch(&state.db, id)
+            .await?
+            .map(CouponBatchObject))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -126,7 +130,14 @@ impl CouponBatchObject {
             "RUNNING" => BatchStatus::Running,
             "DONE" => BatchStatus::Done,
             "FAILED" => BatchStatus::Failed,
-            other => return Err(AppError::corrupt_row("coupon_batches", self.0.id, format!("status {other:?}")).into()),
+            other => {
+                return Err(AppError::corrupt_row(
+                    "coupon_batches",
+                    self.0.id,
+                    format!("status {other:?}"),
+                )
+                .into());
+            }
         })
     }
     async fn error(&self) -> Option<&str> {
@@ -139,10 +150,20 @@ impl CouponBatchObject {
         self.0.finished_at
     }
     /// The generated coupons, newest first.
-    async fn coupons(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Conn<CouponObject>> {
+    async fn coupons(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<CouponObject>> {
         let state = ctx.data_unchecked::<AppState>();
         let had_cursor = after.is_some();
-        let page = coupons::list(&state.db, CouponOwner::Batch(self.0.id), page_request(first, after)?).await?;
+        let page = coupons::list(
+            &state.db,
+            CouponOwner::Batch(self.0.id),
+            page_request(first, after)?,
+        )
+        .await?;
         Ok(connection(page, had_cursor, |c| c.id, CouponObject))
     }
 }

@@ -1,13 +1,17 @@
 //! `Promotion`, its target, conditions and action, and their inputs.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, OneofObject, Result, SimpleObject, Union};
+use async_graphql::{
+    Context, Enum, ID, InputObject, Object, OneofObject, Result, SimpleObject, Union,
+};
 use chrono::{DateTime, Utc};
 
 use super::campaign::CampaignObject;
 use super::common::{Conn, UsageStats, connection, page_request, parse_id};
 use super::coupon::CouponObject;
 use crate::app::AppState;
-use crate::domain::promotion::{self as domain, ActionDraft, ConditionDraft, PromotionDraft, TargetDraft, TierDraft};
+use crate::domain::promotion::{
+    self as domain, ActionDraft, ConditionDraft, PromotionDraft, TargetDraft, TierDraft,
+};
 use crate::error::AppError;
 use crate::graphql::scalars::Long;
 use crate::store::coupons::CouponOwner;
@@ -61,7 +65,9 @@ impl PromotionObject {
         ID(self.0.id.to_string())
     }
     async fn campaign(&self, ctx: &Context<'_>) -> Result<Option<CampaignObject>> {
-        let Some(id) = self.0.definition.campaign_id else { return Ok(None) };
+        let Some(id) = self.0.definition.campaign_id else {
+            return Ok(None);
+        };
         let state = ctx.data_unchecked::<AppState>();
         Ok(campaigns::find(&state.db, id).await?.map(CampaignObject))
     }
@@ -120,19 +126,39 @@ impl PromotionObject {
     }
     /// In contract order; all must hold.
     async fn conditions(&self) -> Vec<Condition> {
-        self.0.definition.conditions.to_drafts().into_iter().map(Condition::from).collect()
+        self.0
+            .definition
+            .conditions
+            .to_drafts()
+            .into_iter()
+            .map(Condition::from)
+            .collect()
     }
     async fn action(&self) -> Action {
         Action::from(&self.0.definition.action)
     }
     async fn usage(&self) -> UsageStats {
-        UsageStats::new(self.0.redemption_count.into(), self.0.discount_total, self.0.definition.total_usage_limit)
+        UsageStats::new(
+            self.0.redemption_count.into(),
+            self.0.discount_total,
+            self.0.definition.total_usage_limit,
+        )
     }
     /// This promotion's coupons, newest first.
-    async fn coupons(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Conn<CouponObject>> {
+    async fn coupons(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<CouponObject>> {
         let state = ctx.data_unchecked::<AppState>();
         let had_cursor = after.is_some();
-        let page = coupons::list(&state.db, CouponOwner::Promotion(self.0.id), page_request(first, after)?).await?;
+        let page = coupons::list(
+            &state.db,
+            CouponOwner::Promotion(self.0.id),
+            page_request(first, after)?,
+        )
+        .await?;
         Ok(connection(page, had_cursor, |c| c.id, CouponObject))
     }
     async fn created_at(&self) -> DateTime<Utc> {
@@ -204,13 +230,21 @@ pub enum Condition {
 impl From<ConditionDraft> for Condition {
     fn from(c: ConditionDraft) -> Self {
         match c {
-            ConditionDraft::MinSubtotal(a) => Condition::MinSubtotal(MinSubtotalCondition { amount: Long(a) }),
-            ConditionDraft::MinQuantity(q) => Condition::MinQuantity(MinQuantityCondition { quantity: q }),
-            ConditionDraft::MinCustomerReviews(r) => Condition::MinCustomerReviews(MinCustomerReviewsCondition { reviews: r }),
-            ConditionDraft::FirstOrderOnly(f) => Condition::FirstOrder(FirstOrderCondition { first_order_only: f }),
-            ConditionDraft::DaysOfWeek(days) => {
-                Condition::DaysOfWeek(DaysOfWeekCondition { days: days.into_iter().map(Into::into).collect() })
+            ConditionDraft::MinSubtotal(a) => {
+                Condition::MinSubtotal(MinSubtotalCondition { amount: Long(a) })
             }
+            ConditionDraft::MinQuantity(q) => {
+                Condition::MinQuantity(MinQuantityCondition { quantity: q })
+            }
+            ConditionDraft::MinCustomerReviews(r) => {
+                Condition::MinCustomerReviews(MinCustomerReviewsCondition { reviews: r })
+            }
+            ConditionDraft::FirstOrderOnly(f) => Condition::FirstOrder(FirstOrderCondition {
+                first_order_only: f,
+            }),
+            ConditionDraft::DaysOfWeek(days) => Condition::DaysOfWeek(DaysOfWeekCondition {
+                days: days.into_iter().map(Into::into).collect(),
+            }),
         }
     }
 }
@@ -273,20 +307,33 @@ impl From<&domain::Action> for Action {
     fn from(a: &domain::Action) -> Self {
         use domain::Action as A;
         match a {
-            A::PercentageOff { basis_points, max_discount } => {
-                Action::PercentageOff(PercentageOff { basis_points: *basis_points, max_discount: max_discount.map(Long) })
-            }
-            A::AmountOff { amount, per_item } => Action::AmountOff(AmountOff { amount: Long(*amount), per_item: *per_item }),
-            A::FixedPrice { unit_price } => Action::FixedPrice(FixedPrice { unit_price: Long(*unit_price) }),
-            A::BuyXGetY { buy_quantity, get_quantity, basis_points_off, max_applications, get_target } => {
-                Action::BuyXGetY(BuyXGetY {
-                    buy_quantity: *buy_quantity,
-                    get_quantity: *get_quantity,
-                    basis_points_off: *basis_points_off,
-                    max_applications: *max_applications,
-                    get_target: get_target.as_ref().map(Target::from),
-                })
-            }
+            A::PercentageOff {
+                basis_points,
+                max_discount,
+            } => Action::PercentageOff(PercentageOff {
+                basis_points: *basis_points,
+                max_discount: max_discount.map(Long),
+            }),
+            A::AmountOff { amount, per_item } => Action::AmountOff(AmountOff {
+                amount: Long(*amount),
+                per_item: *per_item,
+            }),
+            A::FixedPrice { unit_price } => Action::FixedPrice(FixedPrice {
+                unit_price: Long(*unit_price),
+            }),
+            A::BuyXGetY {
+                buy_quantity,
+                get_quantity,
+                basis_points_off,
+                max_applications,
+                get_target,
+            } => Action::BuyXGetY(BuyXGetY {
+                buy_quantity: *buy_quantity,
+                get_quantity: *get_quantity,
+                basis_points_off: *basis_points_off,
+                max_applications: *max_applications,
+                get_target: get_target.as_ref().map(Target::from),
+            }),
             A::Tiered { basis, tiers } => Action::Tiered(Tiered {
                 basis: (*basis).into(),
                 tiers: tiers
@@ -304,7 +351,9 @@ impl From<&domain::Action> for Action {
                     })
                     .collect(),
             }),
-            A::FreeShipping { max_discount } => Action::FreeShipping(FreeShipping { max_discount: max_discount.map(Long) }),
+            A::FreeShipping { max_discount } => Action::FreeShipping(FreeShipping {
+                max_discount: max_discount.map(Long),
+            }),
         }
     }
 }
@@ -342,7 +391,11 @@ impl PromotionInput {
     /// The domain draft; an explicit null on a defaulted field means its default.
     pub fn into_draft(self) -> Result<PromotionDraft, AppError> {
         Ok(PromotionDraft {
-            campaign_id: self.campaign_id.as_ref().map(|id| parse_id("input.campaignId", id)).transpose()?,
+            campaign_id: self
+                .campaign_id
+                .as_ref()
+                .map(|id| parse_id("input.campaignId", id))
+                .transpose()?,
             name: self.name,
             description: self.description,
             scope: self.scope.into(),
@@ -358,7 +411,12 @@ impl PromotionInput {
             usage_limit_per_customer: self.usage_limit_per_customer,
             customer_segments: self.customer_segments.unwrap_or_default(),
             target: self.target.map(TargetInput::into_draft).unwrap_or_default(),
-            conditions: self.conditions.unwrap_or_default().into_iter().map(ConditionInput::into_draft).collect(),
+            conditions: self
+                .conditions
+                .unwrap_or_default()
+                .into_iter()
+                .map(ConditionInput::into_draft)
+                .collect(),
             action: self.action.into_draft(),
         })
     }
@@ -405,7 +463,9 @@ impl ConditionInput {
             ConditionInput::MinQuantity(q) => ConditionDraft::MinQuantity(q),
             ConditionInput::MinCustomerReviews(r) => ConditionDraft::MinCustomerReviews(r),
             ConditionInput::FirstOrderOnly(f) => ConditionDraft::FirstOrderOnly(f),
-            ConditionInput::DaysOfWeek(days) => ConditionDraft::DaysOfWeek(days.into_iter().map(Into::into).collect()),
+            ConditionInput::DaysOfWeek(days) => {
+                ConditionDraft::DaysOfWeek(days.into_iter().map(Into::into).collect())
+            }
         }
     }
 }
@@ -423,11 +483,17 @@ pub enum ActionInput {
 impl ActionInput {
     fn into_draft(self) -> ActionDraft {
         match self {
-            ActionInput::PercentageOff(p) => {
-                ActionDraft::PercentageOff { basis_points: p.basis_points, max_discount: p.max_discount.map(|m| m.0) }
-            }
-            ActionInput::AmountOff(a) => ActionDraft::AmountOff { amount: a.amount.0, per_item: a.per_item.unwrap_or(false) },
-            ActionInput::FixedPrice(f) => ActionDraft::FixedPrice { unit_price: f.unit_price.0 },
+            ActionInput::PercentageOff(p) => ActionDraft::PercentageOff {
+                basis_points: p.basis_points,
+                max_discount: p.max_discount.map(|m| m.0),
+            },
+            ActionInput::AmountOff(a) => ActionDraft::AmountOff {
+                amount: a.amount.0,
+                per_item: a.per_item.unwrap_or(false),
+            },
+            ActionInput::FixedPrice(f) => ActionDraft::FixedPrice {
+                unit_price: f.unit_price.0,
+            },
             ActionInput::BuyXGetY(b) => ActionDraft::BuyXGetY {
                 buy_quantity: b.buy_quantity,
                 get_quantity: b.get_quantity,
@@ -447,7 +513,9 @@ impl ActionInput {
                     })
                     .collect(),
             },
-            ActionInput::FreeShipping(f) => ActionDraft::FreeShipping { max_discount: f.max_discount.map(|m| m.0) },
+            ActionInput::FreeShipping(f) => ActionDraft::FreeShipping {
+                max_discount: f.max_discount.map(|m| m.0),
+            },
         }
     }
 }
@@ -527,7 +595,11 @@ impl PromotionFilter {
     /// The store filter; a malformed campaignId is BAD_USER_INPUT.
     pub fn into_store(self) -> Result<promotions::PromotionFilter, AppError> {
         Ok(promotions::PromotionFilter {
-            campaign_id: self.campaign_id.as_ref().map(|id| parse_id("filter.campaignId", id)).transpose()?,
+            campaign_id: self
+                .campaign_id
+                .as_ref()
+                .map(|id| parse_id("filter.campaignId", id))
+                .transpose()?,
             scope: self.scope.map(Into::into),
             status: self.status.map(Into::into),
             product_id: self.product_id,
