@@ -4,7 +4,10 @@
 //! input field, so the rest of the service only ever holds valid definitions.
 
 pub mod campaign;
+pub mod cart;
 pub mod coupon;
+pub mod engine;
+pub mod money;
 pub mod promotion;
 pub mod validation;
 
