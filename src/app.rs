@@ -8,6 +8,8 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::net::TcpListener;
 
 use crate::config::{Config, ServeConfig};
+use crate::error::AppError;
+use crate::pricing::Pricing;
 use crate::{graphql, http, store};
 
 /// What every request handler shares; cheap to clone.
@@ -17,6 +19,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     /// One multiplexed Redis connection, reconnecting by itself.
     pub redis: redis::aio::ConnectionManager,
+    /// The promotion snapshot and cart pricing.
+    pub pricing: Arc<Pricing>,
     /// Settings.
     pub config: Arc<Config>,
 }
@@ -33,19 +37,14 @@ pub enum StartError {
     #[error("cannot apply the database migrations: {0}")]
     Migrate(DbErr),
     /// Redis unreachable or refusing.
-    #[error(
-        "cannot connect to Redis at {url}: {source} (set REDIS_URL, or run `docker compose up -d redis`)"
-    )]
-    Redis {
-        url: String,
-        source: redis::RedisError,
-    },
+    #[error("cannot connect to Redis at {url}: {source} (set REDIS_URL, or run `docker compose up -d redis`)")]
+    Redis { url: String, source: redis::RedisError },
+    /// The first promotion snapshot could not be loaded.
+    #[error("cannot load the promotions: {0}")]
+    Snapshot(String),
     /// The listen address is taken or invalid.
     #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Listen { addr: SocketAddr, source: std::io::Error },
 }
 
 /// Hides the password of a connection URL in messages.
@@ -116,27 +115,29 @@ pub struct App {
 impl App {
     /// Connects the stores, applies migrations unless `migrate` is false,
     /// builds the schema and router, and binds the listener.
-    pub async fn build(
-        config: Config,
-        serve: ServeConfig,
-        migrate: bool,
-    ) -> Result<Self, StartError> {
+    pub async fn build(config: Config, serve: ServeConfig, migrate: bool) -> Result<Self, StartError> {
         let db = connect_db(&config, migrate).await?;
         let redis = connect_redis(&config).await?;
+        let pricing = Pricing::start(db.clone(), config.time_zone).await.map_err(|e| {
+            StartError::Snapshot(match e {
+                AppError::Unavailable(m) | AppError::Internal(m) => m,
+                other => format!("{other:?}"),
+            })
+        })?;
         let state = AppState {
             db,
             redis,
+            pricing,
             config: Arc::new(config),
         };
         let schema = graphql::build(state.clone());
         let router = http::router(state.clone(), schema, &serve);
-        let listener =
-            TcpListener::bind(serve.listen)
-                .await
-                .map_err(|source| StartError::Listen {
-                    addr: serve.listen,
-                    source,
-                })?;
+        let listener = TcpListener::bind(serve.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: serve.listen,
+                source,
+            })?;
         let addr = listener.local_addr().map_err(|source| StartError::Listen {
             addr: serve.listen,
             source,
@@ -150,10 +151,7 @@ impl App {
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
@@ -187,13 +185,7 @@ pub async fn shutdown_signal() {
 mod tests {
     #[test]
     fn passwords_are_redacted_from_urls() {
-        assert_eq!(
-            super::redact("postgres://u:secret@h/db"),
-            "postgres://u:***@h/db"
-        );
-        assert_eq!(
-            super::redact("redis://127.0.0.1:6379"),
-            "redis://127.0.0.1:6379"
-        );
+        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     }
 }

@@ -20,6 +20,9 @@ pub struct Config {
     /// Prefix of every Redis key this service writes (several services or tests can share one Redis).
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "")]
     pub redis_key_prefix: String,
+    /// Time zone of daysOfWeek conditions (IANA name).
+    #[arg(long, env = "PROMOTIONS_TIME_ZONE", default_value = "UTC", value_parser = parse_time_zone)]
+    pub time_zone: chrono_tz::Tz,
     /// Largest PostgreSQL connection pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
     pub database_max_connections: u32,
@@ -37,4 +40,9 @@ pub struct ServeConfig {
     /// Largest request body, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+}
+
+fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.parse()
+        .map_err(|_| format!("unknown time zone {name:?} (use an IANA name such as Europe/Paris)"))
 }

@@ -8,9 +8,7 @@ use sea_orm::DatabaseConnection;
 use crate::admin;
 use crate::domain::campaign::{CampaignDraft, CampaignStatus};
 use crate::domain::coupon::CouponDraft;
-use crate::domain::promotion::{
-    ActionDraft, ConditionDraft, PromotionDraft, Scope, TargetDraft, TierBasis, TierDraft,
-};
+use crate::domain::promotion::{ActionDraft, ConditionDraft, PromotionDraft, Scope, TargetDraft, TierBasis, TierDraft};
 use crate::error::AppResult;
 use crate::store::coupons;
 

@@ -27,10 +27,7 @@ pub enum AppError {
     NotFound { field: String, message: String },
     /// CONFLICT: the change collides with stored data (duplicate code, a move
     /// the current state does not allow).
-    Conflict {
-        field: Option<String>,
-        message: String,
-    },
+    Conflict { field: Option<String>, message: String },
     /// UNAVAILABLE: PostgreSQL or Redis cannot be reached; nothing was changed.
     Unavailable(String),
     /// INTERNAL: a bug or stored data that fails to decode; logged, generic to the client.
@@ -66,11 +63,7 @@ impl AppError {
     }
 
     /// A stored row that cannot be decoded: INTERNAL, naming the row.
-    pub fn corrupt_row(
-        table: &str,
-        id: impl std::fmt::Display,
-        why: impl std::fmt::Display,
-    ) -> Self {
+    pub fn corrupt_row(table: &str, id: impl std::fmt::Display, why: impl std::fmt::Display) -> Self {
         AppError::Internal(format!("stored row {table}/{id} cannot be decoded: {why}"))
     }
 }
@@ -98,11 +91,7 @@ impl From<sea_orm::DbErr> for AppError {
 
 impl From<redis::RedisError> for AppError {
     fn from(err: redis::RedisError) -> Self {
-        if err.is_io_error()
-            || err.is_connection_dropped()
-            || err.is_connection_refusal()
-            || err.is_timeout()
-        {
+        if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() || err.is_timeout() {
             AppError::Unavailable(format!("Redis is unavailable: {err}"))
         } else {
             AppError::Internal(format!("Redis error: {err}"))
@@ -114,9 +103,7 @@ impl From<AppError> for async_graphql::Error {
     fn from(err: AppError) -> Self {
         let code = err.code();
         let (message, field) = match err {
-            AppError::BadInput { field, message } | AppError::NotFound { field, message } => {
-                (message, Some(field))
-            }
+            AppError::BadInput { field, message } | AppError::NotFound { field, message } => (message, Some(field)),
             AppError::Conflict { field, message } => (message, field),
             AppError::Unavailable(cause) => {
                 tracing::warn!(error.cause = %cause, "dependency unavailable");

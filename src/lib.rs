@@ -2,7 +2,7 @@
 //! The promotion service: campaigns, promotions and coupons; prices carts;
 //! enforces usage limits; publishes its events through an outbox.
 //!
-//! Data flows one way: `http` -> `graphql` -> (`admin`, `store`, `outbox`),
+//! Data flows one way: `http` -> `graphql` -> (`admin`, `pricing`, `store`, `outbox`),
 //! and everything uses `domain`, which imports none of them.
 //!
 //! - [`config`]: settings from the environment.
@@ -13,6 +13,7 @@
 //! - [`store`]: PostgreSQL entities and repositories.
 //! - [`outbox`]: events written in the change's transaction.
 //! - [`admin`]: use cases of the admin API.
+//! - [`pricing`]: the promotion snapshot and cart previews.
 //! - [`graphql`]: schema and thin resolvers.
 //! - [`http`]: router, GraphiQL, health.
 //! - [`demo`]: demo data for local use.
@@ -26,5 +27,6 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod outbox;
+pub mod pricing;
 pub mod store;
 pub mod telemetry;

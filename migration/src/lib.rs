@@ -32,9 +32,5 @@ impl MigratorTrait for Migrator {
 
 /// Runs each statement of `sql` (separated by `;` at line ends) in order.
 pub(crate) async fn run_sql(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
-    manager
-        .get_connection()
-        .execute_unprepared(sql)
-        .await
-        .map(|_| ())
+    manager.get_connection().execute_unprepared(sql).await.map(|_| ())
 }

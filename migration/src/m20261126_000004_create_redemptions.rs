@@ -44,10 +44,6 @@ CREATE INDEX redemption_promotions_promotion_idx ON redemption_promotions (promo
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        crate::run_sql(
-            manager,
-            "DROP TABLE redemption_promotions; DROP TABLE redemptions;",
-        )
-        .await
+        crate::run_sql(manager, "DROP TABLE redemption_promotions; DROP TABLE redemptions;").await
     }
 }

@@ -8,6 +8,7 @@ use crate::domain::campaign::{Campaign, CampaignDefinition, CampaignDraft, Campa
 use crate::error::{AppError, AppResult};
 use crate::outbox::{self, Event};
 use crate::store::campaigns as repo;
+use crate::store::{self, Change};
 
 fn not_found(id: Uuid) -> AppError {
     AppError::not_found("id", format!("no campaign with id {id}"))
@@ -26,51 +27,34 @@ pub async fn create(db: &DatabaseConnection, draft: &CampaignDraft) -> AppResult
         now,
     )
     .await?;
+    store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(campaign)
 }
 
 /// Replaces name, description and window; the status is kept.
 #[tracing::instrument(skip_all, fields(campaign.id = %id))]
-pub async fn update(
-    db: &DatabaseConnection,
-    id: Uuid,
-    draft: &CampaignDraft,
-) -> AppResult<Campaign> {
+pub async fn update(db: &DatabaseConnection, id: Uuid, draft: &CampaignDraft) -> AppResult<Campaign> {
     let def = CampaignDefinition::new(draft)?;
     let now = Utc::now();
     let txn = db.begin().await?;
-    let campaign = repo::update(&txn, id, &def, now)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    outbox::enqueue(
-        &txn,
-        Event::new("campaign.updated", "campaign", id, &campaign)?,
-        now,
-    )
-    .await?;
+    let campaign = repo::update(&txn, id, &def, now).await?.ok_or_else(|| not_found(id))?;
+    outbox::enqueue(&txn, Event::new("campaign.updated", "campaign", id, &campaign)?, now).await?;
+    store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(campaign)
 }
 
 /// Moves a campaign to `status` if the lifecycle allows it (else BAD_USER_INPUT).
 #[tracing::instrument(skip_all, fields(campaign.id = %id))]
-pub async fn set_status(
-    db: &DatabaseConnection,
-    id: Uuid,
-    status: CampaignStatus,
-) -> AppResult<Campaign> {
+pub async fn set_status(db: &DatabaseConnection, id: Uuid, status: CampaignStatus) -> AppResult<Campaign> {
     let now = Utc::now();
     let txn = db.begin().await?;
     let current = repo::lock(&txn, id).await?.ok_or_else(|| not_found(id))?;
     if !current.status.can_move_to(status) {
         return Err(AppError::bad_input(
             "status",
-            format!(
-                "a campaign cannot move from {:?} to {:?}",
-                current.status, status
-            )
-            .to_uppercase(),
+            format!("a campaign cannot move from {:?} to {:?}", current.status, status).to_uppercase(),
         ));
     }
     let campaign = repo::set_status(&txn, id, status, now)
@@ -82,6 +66,7 @@ pub async fn set_status(
         now,
     )
     .await?;
+    store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(campaign)
 }

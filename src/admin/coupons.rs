@@ -8,15 +8,12 @@ use crate::domain::coupon::{Coupon, CouponDefinition, CouponDraft, normalize_cod
 use crate::domain::promotion::Scope;
 use crate::error::{AppError, AppResult};
 use crate::outbox::{self, Event};
+use crate::store::{self, Change};
 use crate::store::{coupons as repo, promotions};
 
 /// Creates an active coupon for a CART promotion (`coupon.created`).
 #[tracing::instrument(skip_all, fields(promotion.id = %promotion_id))]
-pub async fn create(
-    db: &DatabaseConnection,
-    promotion_id: Uuid,
-    draft: &CouponDraft,
-) -> AppResult<Coupon> {
+pub async fn create(db: &DatabaseConnection, promotion_id: Uuid, draft: &CouponDraft) -> AppResult<Coupon> {
     let def = CouponDefinition::new(draft)?;
     let now = Utc::now();
     let txn = db.begin().await?;
@@ -36,12 +33,8 @@ pub async fn create(
         Some(Scope::Cart) => {}
     }
     let coupon = repo::insert(&txn, Uuid::now_v7(), promotion_id, &def, now).await?;
-    outbox::enqueue(
-        &txn,
-        Event::new("coupon.created", "coupon", coupon.id, &coupon)?,
-        now,
-    )
-    .await?;
+    outbox::enqueue(&txn, Event::new("coupon.created", "coupon", coupon.id, &coupon)?, now).await?;
+    store::notify_change(&txn, Change::Coupons).await?;
     txn.commit().await?;
     Ok(coupon)
 }
@@ -60,12 +53,8 @@ pub async fn set_active(db: &DatabaseConnection, code: &str, active: bool) -> Ap
     } else {
         "coupon.deactivated"
     };
-    outbox::enqueue(
-        &txn,
-        Event::new(event_type, "coupon", coupon.id, &coupon)?,
-        now,
-    )
-    .await?;
+    outbox::enqueue(&txn, Event::new(event_type, "coupon", coupon.id, &coupon)?, now).await?;
+    store::notify_change(&txn, Change::Coupons).await?;
     txn.commit().await?;
     Ok(coupon)
 }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use crate::domain::promotion::{Promotion, PromotionDefinition, PromotionDraft};
 use crate::error::{AppError, AppResult};
 use crate::outbox::{self, Event};
+use crate::store::{self, Change};
 use crate::store::{campaigns, promotions as repo};
 
 fn not_found(id: Uuid) -> AppError {
@@ -37,30 +38,21 @@ pub async fn create(db: &DatabaseConnection, draft: &PromotionDraft) -> AppResul
         now,
     )
     .await?;
+    store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(promotion)
 }
 
 /// Replaces the whole definition; usage counts are kept.
 #[tracing::instrument(skip_all, fields(promotion.id = %id))]
-pub async fn update(
-    db: &DatabaseConnection,
-    id: Uuid,
-    draft: &PromotionDraft,
-) -> AppResult<Promotion> {
+pub async fn update(db: &DatabaseConnection, id: Uuid, draft: &PromotionDraft) -> AppResult<Promotion> {
     let def = PromotionDefinition::new(draft)?;
     let now = Utc::now();
     let txn = db.begin().await?;
     check_campaign(&txn, &def).await?;
-    let promotion = repo::replace(&txn, id, &def, now)
-        .await?
-        .ok_or_else(|| not_found(id))?;
-    outbox::enqueue(
-        &txn,
-        Event::new("promotion.updated", "promotion", id, &promotion)?,
-        now,
-    )
-    .await?;
+    let promotion = repo::replace(&txn, id, &def, now).await?.ok_or_else(|| not_found(id))?;
+    outbox::enqueue(&txn, Event::new("promotion.updated", "promotion", id, &promotion)?, now).await?;
+    store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(promotion)
 }
@@ -78,12 +70,8 @@ pub async fn set_active(db: &DatabaseConnection, id: Uuid, active: bool) -> AppR
     } else {
         "promotion.deactivated"
     };
-    outbox::enqueue(
-        &txn,
-        Event::new(event_type, "promotion", id, &promotion)?,
-        now,
-    )
-    .await?;
+    outbox::enqueue(&txn, Event::new(event_type, "promotion", id, &promotion)?, now).await?;
+    store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(promotion)
 }

@@ -25,12 +25,7 @@ impl CampaignStatus {
         use CampaignStatus::*;
         matches!(
             (self, next),
-            (Draft, Active)
-                | (Draft, Ended)
-                | (Active, Paused)
-                | (Paused, Active)
-                | (Active, Ended)
-                | (Paused, Ended)
+            (Draft, Active) | (Draft, Ended) | (Active, Paused) | (Paused, Active) | (Active, Ended) | (Paused, Ended)
         )
     }
 }

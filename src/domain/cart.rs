@@ -107,10 +107,7 @@ impl Cart {
             let at = format!("{}[{i}]", path(field, "lines"));
             let line = validate_line(&at, line)?;
             if lines.iter().any(|l| l.id == line.id) {
-                return Err(Invalid::new(
-                    path(&at, "id"),
-                    "line ids must be unique within the cart",
-                ));
+                return Err(Invalid::new(path(&at, "id"), "line ids must be unique within the cart"));
             }
             lines.push(line);
         }
@@ -162,10 +159,7 @@ impl Cart {
 
 fn sorted_set(field: &str, values: &[String], max: usize) -> Result<Vec<String>, Invalid> {
     if values.len() > max {
-        return Err(Invalid::new(
-            field,
-            format!("must hold at most {max} values"),
-        ));
+        return Err(Invalid::new(field, format!("must hold at most {max} values")));
     }
     let mut ids = v::identifiers(field, values)?;
     ids.sort();
@@ -188,11 +182,7 @@ fn validate_line(at: &str, line: &LineDraft) -> Result<CartLine, Invalid> {
     Ok(CartLine {
         id: v::identifier(&path(at, "id"), &line.id)?,
         product_id: v::identifier(&path(at, "productId"), &line.product_id)?,
-        category_ids: sorted_set(
-            &path(at, "categoryIds"),
-            &line.category_ids,
-            MAX_LINE_CATEGORIES,
-        )?,
+        category_ids: sorted_set(&path(at, "categoryIds"), &line.category_ids, MAX_LINE_CATEGORIES)?,
         brand_id: line
             .brand_id
             .as_deref()
@@ -200,30 +190,20 @@ fn validate_line(at: &str, line: &LineDraft) -> Result<CartLine, Invalid> {
             .transpose()?,
         quantity: line.quantity,
         unit_price: line.unit_price,
-        rating: line
-            .rating
-            .map(|r| v::rating(&path(at, "rating"), r))
-            .transpose()?,
+        rating: line.rating.map(|r| v::rating(&path(at, "rating"), r)).transpose()?,
     })
 }
 
 fn validate_customer(at: &str, c: &CustomerDraft) -> Result<Customer, Invalid> {
     if c.review_count < 0 {
-        return Err(Invalid::new(
-            path(at, "reviewCount"),
-            "must not be negative",
-        ));
+        return Err(Invalid::new(path(at, "reviewCount"), "must not be negative"));
     }
     if c.order_count < 0 {
         return Err(Invalid::new(path(at, "orderCount"), "must not be negative"));
     }
     Ok(Customer {
         id: v::identifier(&path(at, "id"), &c.id)?,
-        segments: sorted_set(
-            &path(at, "segments"),
-            &c.segments,
-            super::promotion::MAX_SEGMENTS,
-        )?,
+        segments: sorted_set(&path(at, "segments"), &c.segments, super::promotion::MAX_SEGMENTS)?,
         review_count: c.review_count,
         order_count: c.order_count,
     })
@@ -258,15 +238,11 @@ mod tests {
     #[test]
     fn bad_lines_name_their_path() {
         assert_eq!(
-            Cart::new("cart", &cart(vec![line("a", 0, 1)]))
-                .unwrap_err()
-                .field,
+            Cart::new("cart", &cart(vec![line("a", 0, 1)])).unwrap_err().field,
             "cart.lines[0].quantity"
         );
         assert_eq!(
-            Cart::new("cart", &cart(vec![line("a", 1, -1)]))
-                .unwrap_err()
-                .field,
+            Cart::new("cart", &cart(vec![line("a", 1, -1)])).unwrap_err().field,
             "cart.lines[0].unitPrice"
         );
         assert_eq!(
@@ -275,23 +251,15 @@ mod tests {
                 .field,
             "cart.lines[1].id"
         );
-        let many = (0..=MAX_LINES)
-            .map(|i| line(&i.to_string(), 1, 1))
-            .collect();
-        assert_eq!(
-            Cart::new("cart", &cart(many)).unwrap_err().field,
-            "cart.lines"
-        );
+        let many = (0..=MAX_LINES).map(|i| line(&i.to_string(), 1, 1)).collect();
+        assert_eq!(Cart::new("cart", &cart(many)).unwrap_err().field, "cart.lines");
     }
 
     #[test]
     fn codes_are_deduplicated_case_insensitively_and_bounded() {
         let mut c = cart(vec![]);
         c.coupon_codes = vec![" abc ".into(), "ABC".into(), "x".into()];
-        assert_eq!(
-            Cart::new("cart", &c).unwrap().coupon_codes,
-            vec!["abc", "x"]
-        );
+        assert_eq!(Cart::new("cart", &c).unwrap().coupon_codes, vec!["abc", "x"]);
         c.coupon_codes = vec!["c".into(); MAX_CODES + 1];
         assert_eq!(Cart::new("cart", &c).unwrap_err().field, "cart.couponCodes");
     }

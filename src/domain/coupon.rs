@@ -16,10 +16,7 @@ pub const MAX_CODE_LEN: usize = 64;
 pub fn normalize_code(field: &str, code: &str) -> Result<String, Invalid> {
     let code = code.trim().to_ascii_uppercase();
     let well_formed = (MIN_CODE_LEN..=MAX_CODE_LEN).contains(&code.len())
-        && code
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && code.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && code
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
@@ -110,10 +107,7 @@ mod tests {
 
     #[test]
     fn codes_are_trimmed_and_upper_cased() {
-        assert_eq!(
-            normalize_code("c", " summer-2026 "),
-            Ok("SUMMER-2026".to_owned())
-        );
+        assert_eq!(normalize_code("c", " summer-2026 "), Ok("SUMMER-2026".to_owned()));
     }
 
     #[test]

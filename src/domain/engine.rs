@@ -212,18 +212,11 @@ fn order(a: &Promotion, b: &Promotion) -> Ordering {
 
 /// Whether a line is eligible under a target.
 pub fn is_eligible(target: &Target, line: &CartLine) -> bool {
-    let has =
-        |list: &[String], value: &str| list.binary_search_by(|x| x.as_str().cmp(value)).is_ok();
+    let has = |list: &[String], value: &str| list.binary_search_by(|x| x.as_str().cmp(value)).is_ok();
     let included = !target.is_targeted()
         || has(&target.product_ids, &line.product_id)
-        || line
-            .category_ids
-            .iter()
-            .any(|c| has(&target.category_ids, c))
-        || line
-            .brand_id
-            .as_deref()
-            .is_some_and(|b| has(&target.brand_ids, b));
+        || line.category_ids.iter().any(|c| has(&target.category_ids, c))
+        || line.brand_id.as_deref().is_some_and(|b| has(&target.brand_ids, b));
     included
         && !has(&target.exclude_product_ids, &line.product_id)
         && target
@@ -234,8 +227,7 @@ pub fn is_eligible(target: &Target, line: &CartLine) -> bool {
 /// Minor units of a currency (ISO 4217 exponent), for messages.
 fn format_money(amount: i64, currency: &str) -> String {
     const ZERO: [&str; 16] = [
-        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV",
-        "XAF", "XOF", "XPF",
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
     ];
     const THREE: [&str; 7] = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
     let exponent = if ZERO.contains(&currency) {
@@ -296,10 +288,7 @@ pub fn evaluate(input: &Evaluation<'_>) -> PricedCart {
             Err(rejection) => rejected.push(rejection),
             Ok((coupon, offer)) => {
                 let code = coupon.definition.code.clone();
-                if candidates
-                    .iter()
-                    .any(|c| c.promotion().id == offer.promotion.id)
-                {
+                if candidates.iter().any(|c| c.promotion().id == offer.promotion.id) {
                     rejected.push(Rejected {
                         promotion_id: Some(offer.promotion.id),
                         coupon_code: Some(code),
@@ -324,14 +313,8 @@ pub fn evaluate(input: &Evaluation<'_>) -> PricedCart {
     automatic.sort_by(|a, b| order(a.promotion, b.promotion));
     automatic.dedup_by_key(|o| o.promotion.id);
     for offer in automatic {
-        if !candidates
-            .iter()
-            .any(|c| c.promotion().id == offer.promotion.id)
-        {
-            candidates.push(Candidate {
-                offer,
-                coupon: None,
-            });
+        if !candidates.iter().any(|c| c.promotion().id == offer.promotion.id) {
+            candidates.push(Candidate { offer, coupon: None });
         }
     }
     candidates.sort_by(|a, b| order(a.promotion(), b.promotion()));
@@ -376,8 +359,7 @@ fn check_coupon<'a>(
     customer: Option<&Customer>,
     input: &Evaluation<'_>,
 ) -> Result<(&'a Coupon, Offer<'a>), Rejected> {
-    let normalized =
-        normalize_code("code", &submitted.code).unwrap_or_else(|_| submitted.code.clone());
+    let normalized = normalize_code("code", &submitted.code).unwrap_or_else(|_| submitted.code.clone());
     let reject = |promotion_id, reason, message: &str| Rejected {
         promotion_id,
         coupon_code: Some(normalized.clone()),
@@ -459,10 +441,7 @@ fn try_apply(
     if let Some(currency) = &def.currency
         && *currency != cart.currency
     {
-        return fail(
-            CurrencyMismatch,
-            format!("This offer is for carts in {currency}."),
-        );
+        return fail(CurrencyMismatch, format!("This offer is for carts in {currency}."));
     }
     let coupon_per_customer = candidate
         .coupon
@@ -479,16 +458,10 @@ fn try_apply(
     if !def.customer_segments.is_empty()
         && !customer.is_some_and(|c| c.segments.iter().any(|s| def.customer_segments.contains(s)))
     {
-        return fail(
-            CustomerSegmentMismatch,
-            "This offer is for selected customers.",
-        );
+        return fail(CustomerSegmentMismatch, "This offer is for selected customers.");
     }
     if !eligible.iter().any(|e| *e) {
-        return fail(
-            NoEligibleItems,
-            "No item in the cart is part of this offer.",
-        );
+        return fail(NoEligibleItems, "No item in the cart is part of this offer.");
     }
     let eligible_amount: i64 = pricing
         .remaining
@@ -550,10 +523,7 @@ fn try_apply(
         );
     }
     if pricing.stopped == Some(def.scope) {
-        return fail(
-            StoppedByHigherPriority,
-            "A higher-priority offer excludes this one.",
-        );
+        return fail(StoppedByHigherPriority, "A higher-priority offer excludes this one.");
     }
     if def
         .total_usage_limit
@@ -564,25 +534,12 @@ fn try_apply(
     if let (Some(l), Some(cu)) = (def.usage_limit_per_customer, customer)
         && input.usage.promotion_customer(promotion.id, &cu.id) >= l as i64
     {
-        return fail(
-            CustomerUsageLimitReached,
-            "You have already used this offer.",
-        );
+        return fail(CustomerUsageLimitReached, "You have already used this offer.");
     }
-    let discount = compute(
-        pricing,
-        &def.action,
-        eligible,
-        eligible_amount,
-        eligible_units,
-        cart,
-    );
+    let discount = compute(pricing, &def.action, eligible, eligible_amount, eligible_units, cart);
     let amount = discount.total();
     if amount <= 0 {
-        return fail(
-            NothingToDiscount,
-            "This offer gives nothing more on this cart.",
-        );
+        return fail(NothingToDiscount, "This offer gives nothing more on this cart.");
     }
     for (i, line_amount) in discount.lines.iter().enumerate() {
         if *line_amount > 0 {
@@ -623,13 +580,7 @@ fn spread_over(pricing: &Pricing<'_>, eligible: &[bool], total: i64) -> Vec<i64>
     spread(total, &weights)
 }
 
-fn percentage(
-    pricing: &Pricing<'_>,
-    eligible: &[bool],
-    eligible_amount: i64,
-    bp: i32,
-    cap: Option<i64>,
-) -> Vec<i64> {
+fn percentage(pricing: &Pricing<'_>, eligible: &[bool], eligible_amount: i64, bp: i32, cap: Option<i64>) -> Vec<i64> {
     let amount = basis_points_of(eligible_amount, bp);
     spread_over(pricing, eligible, cap.map_or(amount, |c| amount.min(c)))
 }
@@ -654,24 +605,13 @@ fn compute(
         Action::PercentageOff {
             basis_points,
             max_discount,
-        } => percentage(
-            pricing,
-            eligible,
-            eligible_amount,
-            *basis_points,
-            *max_discount,
-        ),
+        } => percentage(pricing, eligible, eligible_amount, *basis_points, *max_discount),
         Action::AmountOff {
             amount,
             per_item: false,
         } => spread_over(pricing, eligible, (*amount).min(eligible_amount)),
-        Action::AmountOff {
-            amount,
-            per_item: true,
-        } => per_line(&|line, r| (amount * line.quantity as i64).min(r)),
-        Action::FixedPrice { unit_price } => {
-            per_line(&|line, r| r - unit_price * line.quantity as i64)
-        }
+        Action::AmountOff { amount, per_item: true } => per_line(&|line, r| (amount * line.quantity as i64).min(r)),
+        Action::FixedPrice { unit_price } => per_line(&|line, r| r - unit_price * line.quantity as i64),
         Action::BuyXGetY {
             buy_quantity,
             get_quantity,
@@ -705,19 +645,13 @@ fn compute(
             match tiers.iter().rev().find(|t| t.threshold <= reached) {
                 None => vec![0; cart.lines.len()],
                 Some(tier) => match tier.discount {
-                    TierDiscount::BasisPoints(bp) => {
-                        percentage(pricing, eligible, eligible_amount, bp, None)
-                    }
-                    TierDiscount::Amount(a) => {
-                        spread_over(pricing, eligible, a.min(eligible_amount))
-                    }
+                    TierDiscount::BasisPoints(bp) => percentage(pricing, eligible, eligible_amount, bp, None),
+                    TierDiscount::Amount(a) => spread_over(pricing, eligible, a.min(eligible_amount)),
                 },
             }
         }
         Action::FreeShipping { max_discount } => {
-            let shipping = max_discount.map_or(pricing.shipping_remaining, |m| {
-                m.min(pricing.shipping_remaining)
-            });
+            let shipping = max_discount.map_or(pricing.shipping_remaining, |m| m.min(pricing.shipping_remaining));
             return Discount {
                 lines: vec![0; cart.lines.len()],
                 shipping,
@@ -741,12 +675,7 @@ fn unit_value_cmp(ra: i64, qa: i64, rb: i64, qb: i64) -> Ordering {
 }
 
 /// Lines of `mask`, cheapest unit first (ties: cart order), or most valuable first.
-fn lines_by_value(
-    cart: &Cart,
-    remaining: &[i64],
-    mask: &[bool],
-    cheapest_first: bool,
-) -> Vec<usize> {
+fn lines_by_value(cart: &Cart, remaining: &[i64], mask: &[bool], cheapest_first: bool) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..cart.lines.len()).filter(|i| mask[*i]).collect();
     idx.sort_by(|a, b| {
         let ord = unit_value_cmp(
@@ -775,13 +704,7 @@ fn take_units(order: &[usize], available: &[i64], mut count: i64) -> Vec<i64> {
     taken
 }
 
-fn buy_x_get_y(
-    cart: &Cart,
-    remaining: &[i64],
-    buy_mask: &[bool],
-    get_mask: &[bool],
-    p: BuyXGetY,
-) -> Vec<i64> {
+fn buy_x_get_y(cart: &Cart, remaining: &[i64], buy_mask: &[bool], get_mask: &[bool], p: BuyXGetY) -> Vec<i64> {
     let quantities: Vec<i64> = cart.lines.iter().map(|l| l.quantity as i64).collect();
     let buy_units: i64 = (0..cart.lines.len())
         .filter(|i| buy_mask[*i])
@@ -805,13 +728,7 @@ fn buy_x_get_y(
         let get_left = |n: i64| -> Vec<i64> {
             let bought = take_units(&most_valuable, &buy_available, n * p.buy);
             (0..quantities.len())
-                .map(|i| {
-                    if get_mask[i] {
-                        quantities[i] - bought[i]
-                    } else {
-                        0
-                    }
-                })
+                .map(|i| if get_mask[i] { quantities[i] - bought[i] } else { 0 })
                 .collect()
         };
         let feasible = |n: i64| get_left(n).iter().sum::<i64>() >= n * p.get;

@@ -1,3 +1,5 @@
+#![allow(clippy::cloned_ref_to_slice_refs)] // `&[p.clone()]` reads better in tables
+
 //! Table-driven tests of the engine with exact amounts, and proptest
 //! invariants over random carts and promotions.
 
@@ -114,29 +116,18 @@ impl UsageCounts for Counts {
         self.0.get(&id).copied().unwrap_or(0)
     }
     fn promotion_customer(&self, id: Uuid, _: &str) -> i64 {
-        self.0
-            .get(&Uuid::from_u128(id.as_u128() + 500))
-            .copied()
-            .unwrap_or(0)
+        self.0.get(&Uuid::from_u128(id.as_u128() + 500)).copied().unwrap_or(0)
     }
     fn coupon(&self, id: Uuid) -> i64 {
         self.0.get(&id).copied().unwrap_or(0)
     }
     fn coupon_customer(&self, id: Uuid, _: &str) -> i64 {
-        self.0
-            .get(&Uuid::from_u128(id.as_u128() + 500))
-            .copied()
-            .unwrap_or(0)
+        self.0.get(&Uuid::from_u128(id.as_u128() + 500)).copied().unwrap_or(0)
     }
 }
 
 /// Evaluates `cart` against automatic `promotions` and `coupons` (all live, no campaign).
-fn run_with(
-    promotions: &[Promotion],
-    coupons: &[Coupon],
-    cart: CartDraft,
-    usage: &dyn UsageCounts,
-) -> PricedCart {
+fn run_with(promotions: &[Promotion], coupons: &[Coupon], cart: CartDraft, usage: &dyn UsageCounts) -> PricedCart {
     let cart = Cart::new("cart", &cart).expect("valid test cart");
     let offers: Vec<Offer> = promotions
         .iter()
@@ -153,15 +144,7 @@ fn run_with(
             found: coupons
                 .iter()
                 .find(|c| c.definition.code.eq_ignore_ascii_case(code))
-                .map(|c| {
-                    (
-                        c,
-                        offers
-                            .iter()
-                            .copied()
-                            .find(|o| o.promotion.id == c.promotion_id),
-                    )
-                }),
+                .map(|c| (c, offers.iter().copied().find(|o| o.promotion.id == c.promotion_id))),
         })
         .collect();
     evaluate(&Evaluation {
@@ -192,11 +175,7 @@ fn reasons(result: &PricedCart) -> Vec<RejectionReason> {
 fn ten_percent_of_three_lines_of_3_33() {
     let r = run(
         &[promo(1, draft(pct(1000)))],
-        cart(vec![
-            line("a", 1, 333),
-            line("b", 1, 333),
-            line("c", 1, 333),
-        ]),
+        cart(vec![line("a", 1, 333), line("b", 1, 333), line("c", 1, 333)]),
     );
     assert_eq!(r.discount_total, 100);
     assert_eq!(line_discounts(&r), vec![34, 33, 33]);
@@ -242,11 +221,7 @@ fn an_amount_once_is_spread_by_largest_remainder() {
     );
     let r = run(
         &[p],
-        cart(vec![
-            line("a", 1, 100),
-            line("b", 1, 100),
-            line("c", 1, 100),
-        ]),
+        cart(vec![line("a", 1, 100), line("b", 1, 100), line("c", 1, 100)]),
     );
     assert_eq!(line_discounts(&r), vec![34, 33, 33]);
 }
@@ -286,11 +261,7 @@ fn buy_one_get_one_with_mixed_prices_frees_the_cheapest_units() {
     );
     let r = run(
         &[p],
-        cart(vec![
-            line("a", 2, 1000),
-            line("b", 1, 500),
-            line("c", 1, 300),
-        ]),
+        cart(vec![line("a", 2, 1000), line("b", 1, 500), line("c", 1, 300)]),
     );
     assert_eq!(line_discounts(&r), vec![0, 500, 300]);
 }
@@ -358,11 +329,7 @@ fn buy_x_get_y_with_a_get_target_discounts_the_cheapest_get_units_outside_the_bo
     // 5 shoes -> n <= 2; 2 get units exist (cap 800, socks 300 x2 = 3 units): 2 cheapest = both socks.
     let r = run(
         &[p],
-        cart(vec![
-            line("shoe", 5, 5000),
-            line("sock", 2, 300),
-            line("cap", 1, 800),
-        ]),
+        cart(vec![line("shoe", 5, 5000), line("sock", 2, 300), line("cap", 1, 800)]),
     );
     assert_eq!(line_discounts(&r), vec![0, 600, 0]);
 }
@@ -417,10 +384,7 @@ fn tiers_pick_the_highest_reached_threshold() {
         run(&[by_quantity.clone()], cart(vec![line("a", 3, 1000)])).discount_total,
         300
     );
-    assert_eq!(
-        run(&[by_quantity], cart(vec![line("a", 6, 100)])).discount_total,
-        600
-    );
+    assert_eq!(run(&[by_quantity], cart(vec![line("a", 6, 100)])).discount_total, 600);
 }
 
 #[test]
@@ -434,22 +398,13 @@ fn free_shipping_is_capped_and_applies_once() {
     let mut c = cart(vec![line("a", 1, 1000)]);
     c.shipping_amount = 700;
     let r = run(&[capped.clone()], c.clone());
-    assert_eq!(
-        (r.shipping_discount, r.discount_total, r.total),
-        (500, 500, 1200)
-    );
+    assert_eq!((r.shipping_discount, r.discount_total, r.total), (500, 500, 1200));
     let full = promo(2, draft(ActionDraft::FreeShipping { max_discount: None }));
     let r = run(&[capped, full], c);
     assert_eq!(r.shipping_discount, 700);
     assert_eq!(r.applied.len(), 2);
     c = cart(vec![line("a", 1, 1000)]);
-    let r = run(
-        &[promo(
-            3,
-            draft(ActionDraft::FreeShipping { max_discount: None }),
-        )],
-        c,
-    );
+    let r = run(&[promo(3, draft(ActionDraft::FreeShipping { max_discount: None }))], c);
     assert_eq!(reasons(&r), vec![RejectionReason::NothingToDiscount]);
 }
 
@@ -465,16 +420,10 @@ fn catalog_then_cart_percentage_compounds_on_remaining_amounts() {
         &[promo(2, cart_promo), promo(1, catalog)],
         cart(vec![line("a", 1, 10_000)]),
     );
-    assert_eq!(
-        r.applied.iter().map(|a| a.amount).collect::<Vec<_>>(),
-        vec![1000, 900]
-    );
+    assert_eq!(r.applied.iter().map(|a| a.amount).collect::<Vec<_>>(), vec![1000, 900]);
     assert_eq!(r.discount_total, 1900);
     assert_eq!(r.lines[0].adjustments.len(), 2);
-    assert_eq!(
-        r.lines[0].unit_price, 10_000,
-        "unit price is shown as submitted"
-    );
+    assert_eq!(r.lines[0].unit_price, 10_000, "unit price is shown as submitted");
 }
 
 #[test]
@@ -486,10 +435,7 @@ fn two_non_stackable_promotions_apply_only_the_first() {
     b.stackable = false;
     let r = run(&[promo(2, b), promo(1, a)], cart(vec![line("x", 1, 1000)]));
     assert_eq!(
-        r.applied
-            .iter()
-            .map(|a| a.promotion_id.as_u128())
-            .collect::<Vec<_>>(),
+        r.applied.iter().map(|a| a.promotion_id.as_u128()).collect::<Vec<_>>(),
         vec![1]
     );
     assert_eq!(reasons(&r), vec![RejectionReason::NotStackable]);
@@ -505,10 +451,7 @@ fn a_non_stackable_promotion_after_another_does_not_apply_and_one_first_blocks_t
         &[stackable.clone(), promo(2, lone.clone())],
         cart(vec![line("x", 1, 1000)]),
     );
-    assert_eq!(
-        (r.applied.len(), reasons(&r)),
-        (1, vec![RejectionReason::NotStackable])
-    );
+    assert_eq!((r.applied.len(), reasons(&r)), (1, vec![RejectionReason::NotStackable]));
     lone.priority = 10;
     let r = run(&[stackable, promo(2, lone)], cart(vec![line("x", 1, 1000)]));
     assert_eq!(r.applied[0].promotion_id, Uuid::from_u128(2));
@@ -528,19 +471,8 @@ fn a_stop_rules_promotion_between_two_others_stops_only_those_after_it() {
     shipping.priority = 2; // equal priority, created later: stopped too
     let mut c = cart(vec![line("x", 1, 10_000)]);
     c.shipping_amount = 500;
-    let r = run(
-        &[
-            promo(4, shipping),
-            promo(3, low),
-            promo(2, stop),
-            promo(1, high),
-        ],
-        c,
-    );
-    assert_eq!(
-        r.applied.iter().map(|a| a.amount).collect::<Vec<_>>(),
-        vec![1000, 900]
-    );
+    let r = run(&[promo(4, shipping), promo(3, low), promo(2, stop), promo(1, high)], c);
+    assert_eq!(r.applied.iter().map(|a| a.amount).collect::<Vec<_>>(), vec![1000, 900]);
     assert_eq!(
         reasons(&r),
         vec![
@@ -573,10 +505,7 @@ fn equal_priority_runs_in_creation_order() {
     );
     let b = promo(2, draft(pct(5000)));
     let r = run(&[b.clone(), a.clone()], cart(vec![line("x", 1, 1000)]));
-    assert_eq!(
-        r.applied.iter().map(|a| a.amount).collect::<Vec<_>>(),
-        vec![100, 450]
-    );
+    assert_eq!(r.applied.iter().map(|a| a.amount).collect::<Vec<_>>(), vec![100, 450]);
 }
 
 // ------------------------------------------------------------------ rejections
@@ -697,21 +626,13 @@ fn each_rule_rejects_a_coupon_promotion_with_its_reason() {
         ..customer()
     };
     let cases: Vec<(PromotionDraft, Option<CustomerDraft>, RejectionReason)> = vec![
-        (
-            with(&|d| d.currency = Some("USD".into())),
-            None,
-            CurrencyMismatch,
-        ),
+        (with(&|d| d.currency = Some("USD".into())), None, CurrencyMismatch),
         (
             with(&|d| d.customer_segments = vec!["vip".into()]),
             None,
             CustomerRequired,
         ),
-        (
-            with(&|d| d.usage_limit_per_customer = Some(1)),
-            None,
-            CustomerRequired,
-        ),
+        (with(&|d| d.usage_limit_per_customer = Some(1)), None, CustomerRequired),
         (
             with(&|d| d.conditions = vec![ConditionDraft::FirstOrderOnly(true)]),
             None,
@@ -727,11 +648,7 @@ fn each_rule_rejects_a_coupon_promotion_with_its_reason() {
             None,
             NoEligibleItems,
         ),
-        (
-            with(&|d| d.target.min_rating = Some(4.0)),
-            None,
-            NoEligibleItems,
-        ),
+        (with(&|d| d.target.min_rating = Some(4.0)), None, NoEligibleItems),
         (
             with(&|d| d.conditions = vec![ConditionDraft::MinSubtotal(2000)]),
             None,
@@ -786,10 +703,7 @@ fn each_rule_rejects_a_coupon_promotion_with_its_reason() {
         ),
         (
             with(&|d| {
-                d.conditions = vec![
-                    ConditionDraft::MinSubtotal(5000),
-                    ConditionDraft::MinQuantity(5),
-                ];
+                d.conditions = vec![ConditionDraft::MinSubtotal(5000), ConditionDraft::MinQuantity(5)];
             }),
             None,
             MinSubtotalNotMet,
@@ -817,10 +731,7 @@ fn min_subtotal_says_how_much_more_to_add() {
     let mut c = cart(vec![line("x", 1, 4000)]);
     c.shipping_amount = 499;
     let r = run(&[promo(1, d)], c);
-    assert_eq!(
-        r.rejected[0].message,
-        "Add 10.00 EUR more to get this offer."
-    );
+    assert_eq!(r.rejected[0].message, "Add 10.00 EUR more to get this offer.");
 }
 
 #[test]
@@ -845,12 +756,7 @@ fn a_second_code_for_the_same_promotion_is_rejected() {
     let p = promo(1, d);
     let mut c = cart(vec![line("x", 1, 1000)]);
     c.coupon_codes = vec!["ONE".into(), "TWO".into()];
-    let r = run_with(
-        &[p.clone()],
-        &[coupon(1, &p, "ONE"), coupon(2, &p, "TWO")],
-        c,
-        &NoUsage,
-    );
+    let r = run_with(&[p.clone()], &[coupon(1, &p, "ONE"), coupon(2, &p, "TWO")], c, &NoUsage);
     assert_eq!(r.applied.len(), 1);
     assert_eq!(r.applied[0].coupon_code.as_deref(), Some("ONE"));
     assert_eq!(reasons(&r), vec![RejectionReason::NotStackable]);
@@ -865,10 +771,7 @@ fn a_promotion_that_requires_a_coupon_applies_with_it_and_names_it() {
     c.coupon_codes = vec!["save10".into()];
     let r = run_with(&[p.clone()], &[coupon(1, &p, "SAVE10")], c, &NoUsage);
     assert_eq!(r.applied[0].coupon_code.as_deref(), Some("SAVE10"));
-    assert_eq!(
-        r.lines[0].adjustments[0].coupon_code.as_deref(),
-        Some("SAVE10")
-    );
+    assert_eq!(r.lines[0].adjustments[0].coupon_code.as_deref(), Some("SAVE10"));
     assert!(r.rejected.is_empty());
 }
 
@@ -881,23 +784,19 @@ fn eligibility_uses_products_categories_brands_exclusions_and_rating() {
         exclude_product_ids: vec!["p9".into()],
         min_rating: None,
     };
-    let mk =
-        |product: &str, categories: &[&str], brand: Option<&str>, rating: Option<f64>| CartLine {
-            id: "l".into(),
-            product_id: product.into(),
-            category_ids: categories.iter().map(|c| c.to_string()).collect(),
-            brand_id: brand.map(String::from),
-            quantity: 1,
-            unit_price: 1,
-            rating,
-        };
+    let mk = |product: &str, categories: &[&str], brand: Option<&str>, rating: Option<f64>| CartLine {
+        id: "l".into(),
+        product_id: product.into(),
+        category_ids: categories.iter().map(|c| c.to_string()).collect(),
+        brand_id: brand.map(String::from),
+        quantity: 1,
+        unit_price: 1,
+        rating,
+    };
     assert!(is_eligible(&target, &mk("p1", &[], None, None)));
     assert!(is_eligible(&target, &mk("p2", &["shoes"], None, None)));
     assert!(is_eligible(&target, &mk("p2", &[], Some("acme"), None)));
-    assert!(!is_eligible(
-        &target,
-        &mk("p2", &["hats"], Some("other"), None)
-    ));
+    assert!(!is_eligible(&target, &mk("p2", &["hats"], Some("other"), None)));
     assert!(!is_eligible(&target, &mk("p9", &["shoes"], None, None)));
     let rated = Target {
         min_rating: Some(4.0),
@@ -930,8 +829,7 @@ mod invariants {
                     max_discount: cap,
                 }
             }),
-            (1..5_000i64, any::<bool>())
-                .prop_map(|(amount, per_item)| ActionDraft::AmountOff { amount, per_item }),
+            (1..5_000i64, any::<bool>()).prop_map(|(amount, per_item)| ActionDraft::AmountOff { amount, per_item }),
             (1..3_000i64).prop_map(|unit_price| ActionDraft::FixedPrice { unit_price }),
             (
                 1..4i32,
@@ -967,8 +865,7 @@ mod invariants {
                     },
                 ],
             }),
-            proptest::option::of(1..1_000i64)
-                .prop_map(|cap| ActionDraft::FreeShipping { max_discount: cap }),
+            proptest::option::of(1..1_000i64).prop_map(|cap| ActionDraft::FreeShipping { max_discount: cap }),
         ]
     }
 
@@ -981,27 +878,25 @@ mod invariants {
             proptest::option::of(prop::sample::select(vec!["p1", "p2", "p3"])),
             any::<bool>(),
         )
-            .prop_map(
-                move |(action, priority, stackable, stop, product, catalog)| {
-                    let mut d = draft(action);
-                    d.priority = priority;
-                    d.stackable = stackable || n % 3 != 0;
-                    d.stop_further_rules = stop && n % 4 == 0;
-                    if let Some(p) = product {
-                        d.target.product_ids = vec![p.into()];
-                    }
-                    let fits_catalog = matches!(
-                        d.action,
-                        ActionDraft::PercentageOff { .. }
-                            | ActionDraft::FixedPrice { .. }
-                            | ActionDraft::AmountOff { per_item: true, .. }
-                    );
-                    if catalog && fits_catalog {
-                        d.scope = Scope::Catalog;
-                    }
-                    promo(n, d)
-                },
-            )
+            .prop_map(move |(action, priority, stackable, stop, product, catalog)| {
+                let mut d = draft(action);
+                d.priority = priority;
+                d.stackable = stackable || !n.is_multiple_of(3);
+                d.stop_further_rules = stop && n.is_multiple_of(4);
+                if let Some(p) = product {
+                    d.target.product_ids = vec![p.into()];
+                }
+                let fits_catalog = matches!(
+                    d.action,
+                    ActionDraft::PercentageOff { .. }
+                        | ActionDraft::FixedPrice { .. }
+                        | ActionDraft::AmountOff { per_item: true, .. }
+                );
+                if catalog && fits_catalog {
+                    d.scope = Scope::Catalog;
+                }
+                promo(n, d)
+            })
     }
 
     fn promotions() -> impl Strategy<Value = Vec<Promotion>> {
@@ -1010,11 +905,7 @@ mod invariants {
 
     fn lines() -> impl Strategy<Value = Vec<LineDraft>> {
         prop::collection::vec(
-            (
-                prop::sample::select(vec!["p1", "p2", "p3", "p4"]),
-                1..6i32,
-                0..5_000i64,
-            ),
+            (prop::sample::select(vec!["p1", "p2", "p3", "p4"]), 1..6i32, 0..5_000i64),
             0..6,
         )
         .prop_map(|v| {

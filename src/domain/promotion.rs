@@ -87,10 +87,7 @@ impl DaySet {
 
     /// The days, Monday first.
     pub fn days(self) -> Vec<DayOfWeek> {
-        DayOfWeek::ALL
-            .into_iter()
-            .filter(|d| self.contains(*d))
-            .collect()
+        DayOfWeek::ALL.into_iter().filter(|d| self.contains(*d)).collect()
     }
 }
 
@@ -181,22 +178,14 @@ impl Conditions {
         for (i, draft) in drafts.iter().enumerate() {
             let at = format!("{field}[{i}]");
             if seen.contains(&std::mem::discriminant(draft)) {
-                return Err(Invalid::new(
-                    at,
-                    "each kind of condition may appear only once",
-                ));
+                return Err(Invalid::new(at, "each kind of condition may appear only once"));
             }
             seen.push(std::mem::discriminant(draft));
             match draft {
-                ConditionDraft::MinSubtotal(a) => {
-                    out.min_subtotal = Some(v::amount(&path(&at, "minSubtotal"), *a)?)
-                }
-                ConditionDraft::MinQuantity(q) => {
-                    out.min_quantity = Some(v::positive(&path(&at, "minQuantity"), *q)?)
-                }
+                ConditionDraft::MinSubtotal(a) => out.min_subtotal = Some(v::amount(&path(&at, "minSubtotal"), *a)?),
+                ConditionDraft::MinQuantity(q) => out.min_quantity = Some(v::positive(&path(&at, "minQuantity"), *q)?),
                 ConditionDraft::MinCustomerReviews(r) => {
-                    out.min_customer_reviews =
-                        Some(v::positive(&path(&at, "minCustomerReviews"), *r)?)
+                    out.min_customer_reviews = Some(v::positive(&path(&at, "minCustomerReviews"), *r)?)
                 }
                 ConditionDraft::FirstOrderOnly(only) => out.first_order_only = *only,
                 ConditionDraft::DaysOfWeek(days) => {
@@ -313,10 +302,7 @@ impl Action {
             Action::AmountOff { .. } | Action::FixedPrice { .. } => true,
             Action::BuyXGetY { .. } => false,
             Action::Tiered { basis, tiers } => {
-                *basis == TierBasis::Subtotal
-                    || tiers
-                        .iter()
-                        .any(|t| matches!(t.discount, TierDiscount::Amount(_)))
+                *basis == TierBasis::Subtotal || tiers.iter().any(|t| matches!(t.discount, TierDiscount::Amount(_)))
             }
         }
     }
@@ -325,9 +311,7 @@ impl Action {
     fn fits_catalog(&self) -> bool {
         matches!(
             self,
-            Action::PercentageOff { .. }
-                | Action::FixedPrice { .. }
-                | Action::AmountOff { per_item: true, .. }
+            Action::PercentageOff { .. } | Action::FixedPrice { .. } | Action::AmountOff { per_item: true, .. }
         )
     }
 }
@@ -364,9 +348,8 @@ pub enum ActionDraft {
 
 impl ActionDraft {
     fn validate(&self, field: &str) -> Result<Action, Invalid> {
-        let opt_amount = |name: &str, at: &str, value: Option<i64>| {
-            value.map(|a| v::amount(&path(at, name), a)).transpose()
-        };
+        let opt_amount =
+            |name: &str, at: &str, value: Option<i64>| value.map(|a| v::amount(&path(at, name), a)).transpose();
         Ok(match self {
             ActionDraft::PercentageOff {
                 basis_points,
@@ -396,10 +379,7 @@ impl ActionDraft {
                 Action::BuyXGetY {
                     buy_quantity: v::positive(&path(&at, "buyQuantity"), *buy_quantity)?,
                     get_quantity: v::positive(&path(&at, "getQuantity"), *get_quantity)?,
-                    basis_points_off: v::basis_points(
-                        &path(&at, "basisPointsOff"),
-                        *basis_points_off,
-                    )?,
+                    basis_points_off: v::basis_points(&path(&at, "basisPointsOff"), *basis_points_off)?,
                     max_applications: max_applications
                         .map(|m| v::positive(&path(&at, "maxApplications"), m))
                         .transpose()?,
@@ -417,11 +397,7 @@ impl ActionDraft {
                 }
             }
             ActionDraft::FreeShipping { max_discount } => Action::FreeShipping {
-                max_discount: opt_amount(
-                    "maxDiscount",
-                    &path(field, "freeShipping"),
-                    *max_discount,
-                )?,
+                max_discount: opt_amount("maxDiscount", &path(field, "freeShipping"), *max_discount)?,
             },
         })
     }
@@ -432,10 +408,7 @@ fn validate_tiers(field: &str, drafts: &[TierDraft]) -> Result<Vec<Tier>, Invali
         return Err(Invalid::new(field, "must hold at least one tier"));
     }
     if drafts.len() > MAX_TIERS {
-        return Err(Invalid::new(
-            field,
-            format!("must hold at most {MAX_TIERS} tiers"),
-        ));
+        return Err(Invalid::new(field, format!("must hold at most {MAX_TIERS} tiers")));
     }
     let mut tiers: Vec<Tier> = Vec::with_capacity(drafts.len());
     for (i, draft) in drafts.iter().enumerate() {
@@ -448,9 +421,7 @@ fn validate_tiers(field: &str, drafts: &[TierDraft]) -> Result<Vec<Tier>, Invali
             ));
         }
         let discount = match (draft.basis_points_off, draft.amount_off) {
-            (Some(bp), None) => {
-                TierDiscount::BasisPoints(v::basis_points(&path(&at, "basisPointsOff"), bp)?)
-            }
+            (Some(bp), None) => TierDiscount::BasisPoints(v::basis_points(&path(&at, "basisPointsOff"), bp)?),
             (None, Some(a)) => TierDiscount::Amount(v::amount(&path(&at, "amountOff"), a)?),
             _ => {
                 return Err(Invalid::new(
@@ -459,10 +430,7 @@ fn validate_tiers(field: &str, drafts: &[TierDraft]) -> Result<Vec<Tier>, Invali
                 ));
             }
         };
-        tiers.push(Tier {
-            threshold,
-            discount,
-        });
+        tiers.push(Tier { threshold, discount });
     }
     Ok(tiers)
 }
@@ -554,10 +522,7 @@ impl PromotionDefinition {
                 .usage_limit_per_customer
                 .map(|l| v::positive(&field("usageLimitPerCustomer"), l))
                 .transpose()?,
-            customer_segments: v::identifiers(
-                &field("customerSegments"),
-                &draft.customer_segments,
-            )?,
+            customer_segments: v::identifiers(&field("customerSegments"), &draft.customer_segments)?,
             target: draft.target.validate(&field("target"))?,
             conditions: Conditions::from_drafts(&field("conditions"), &draft.conditions)?,
             action: draft.action.validate(&field("action"))?,
@@ -589,9 +554,7 @@ impl PromotionDefinition {
                 ));
             }
         }
-        if self.currency.is_none()
-            && (self.action.is_amount_based() || self.conditions.min_subtotal.is_some())
-        {
+        if self.currency.is_none() && (self.action.is_amount_based() || self.conditions.min_subtotal.is_some()) {
             return Err(Invalid::new(
                 "input.currency",
                 "is required for a promotion with a money amount (action, cap or minSubtotal)",
@@ -703,13 +666,7 @@ impl Promotion {
     /// Its status at `now`.
     pub fn status(&self, now: DateTime<Utc>) -> PromotionStatus {
         let d = &self.definition;
-        PromotionStatus::derive(
-            d.active,
-            &d.window,
-            d.total_usage_limit,
-            self.redemption_count,
-            now,
-        )
+        PromotionStatus::derive(d.active, &d.window, d.total_usage_limit, self.redemption_count, now)
     }
 }
 
@@ -791,14 +748,8 @@ mod tests {
 
     #[test]
     fn basis_points_out_of_range_name_their_field() {
-        assert_eq!(
-            field_of(&draft(pct(0))),
-            "input.action.percentageOff.basisPoints"
-        );
-        assert_eq!(
-            field_of(&draft(pct(10_001))),
-            "input.action.percentageOff.basisPoints"
-        );
+        assert_eq!(field_of(&draft(pct(0))), "input.action.percentageOff.basisPoints");
+        assert_eq!(field_of(&draft(pct(10_001))), "input.action.percentageOff.basisPoints");
         assert!(PromotionDefinition::new(&draft(pct(10_000))).is_ok());
     }
 
@@ -831,10 +782,7 @@ mod tests {
             per_item: false,
         });
         ok.currency = Some("eur".into());
-        assert_eq!(
-            PromotionDefinition::new(&ok).unwrap().currency.as_deref(),
-            Some("EUR")
-        );
+        assert_eq!(PromotionDefinition::new(&ok).unwrap().currency.as_deref(), Some("EUR"));
     }
 
     #[test]
@@ -866,10 +814,7 @@ mod tests {
             })
         };
         assert_eq!(
-            field_of(&tiered(vec![
-                tier(5, Some(10), None),
-                tier(5, Some(20), None)
-            ])),
+            field_of(&tiered(vec![tier(5, Some(10), None), tier(5, Some(20), None)])),
             "input.action.tiered.tiers[1].threshold"
         );
         assert_eq!(
@@ -881,22 +826,13 @@ mod tests {
             "input.action.tiered.tiers[0]"
         );
         assert_eq!(field_of(&tiered(vec![])), "input.action.tiered.tiers");
-        assert!(
-            PromotionDefinition::new(&tiered(vec![
-                tier(2, Some(5), None),
-                tier(5, Some(10), None)
-            ]))
-            .is_ok()
-        );
+        assert!(PromotionDefinition::new(&tiered(vec![tier(2, Some(5), None), tier(5, Some(10), None)])).is_ok());
     }
 
     #[test]
     fn a_condition_kind_may_appear_once() {
         let mut d = draft(pct(10));
-        d.conditions = vec![
-            ConditionDraft::MinQuantity(2),
-            ConditionDraft::MinQuantity(3),
-        ];
+        d.conditions = vec![ConditionDraft::MinQuantity(2), ConditionDraft::MinQuantity(3)];
         assert_eq!(field_of(&d), "input.conditions[1]");
         d.conditions = vec![ConditionDraft::DaysOfWeek(vec![])];
         assert_eq!(field_of(&d), "input.conditions[0].daysOfWeek");

@@ -72,10 +72,7 @@ fn bounded_text(field: &str, value: &str, max: usize) -> Result<String, Invalid>
         return Err(Invalid::new(field, "must not be empty"));
     }
     if trimmed.chars().count() > max {
-        return Err(Invalid::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(Invalid::new(field, format!("must be at most {max} characters")));
     }
     if trimmed.chars().any(char::is_control) {
         return Err(Invalid::new(field, "must not contain control characters"));
@@ -86,10 +83,7 @@ fn bounded_text(field: &str, value: &str, max: usize) -> Result<String, Invalid>
 /// A list of identifiers: each valid, duplicates removed, order kept, bounded.
 pub fn identifiers(field: &str, values: &[String]) -> Result<Vec<String>, Invalid> {
     if values.len() > MAX_LIST_LEN {
-        return Err(Invalid::new(
-            field,
-            format!("must hold at most {MAX_LIST_LEN} values"),
-        ));
+        return Err(Invalid::new(field, format!("must hold at most {MAX_LIST_LEN} values")));
     }
     let mut out: Vec<String> = Vec::with_capacity(values.len());
     for (i, value) in values.iter().enumerate() {
@@ -127,10 +121,7 @@ pub fn basis_points(field: &str, value: i32) -> Result<i32, Invalid> {
     if (1..=10_000).contains(&value) {
         Ok(value)
     } else {
-        Err(Invalid::new(
-            field,
-            "must be between 1 and 10000 basis points",
-        ))
+        Err(Invalid::new(field, "must be between 1 and 10000 basis points"))
     }
 }
 
@@ -174,9 +165,7 @@ impl Window {
         ends_at: Option<DateTime<Utc>>,
     ) -> Result<Self, Invalid> {
         match (starts_at, ends_at) {
-            (Some(start), Some(end)) if end <= start => {
-                Err(Invalid::new(end_field, "must be after the start"))
-            }
+            (Some(start), Some(end)) if end <= start => Err(Invalid::new(end_field, "must be after the start")),
             _ => Ok(Self { starts_at, ends_at }),
         }
     }

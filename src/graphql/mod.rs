@@ -51,10 +51,7 @@ fn named_input(message: &str) -> Option<String> {
     let rest = ["argument \"", "Variable \"$", "variable \"$"]
         .iter()
         .find_map(|marker| message.find(marker).map(|i| &message[i + marker.len()..]))?;
-    rest.split('"')
-        .next()
-        .filter(|f| !f.is_empty())
-        .map(str::to_owned)
+    rest.split('"').next().filter(|f| !f.is_empty()).map(str::to_owned)
 }
 
 #[cfg(test)]

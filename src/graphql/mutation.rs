@@ -16,23 +16,14 @@ pub struct Mutation;
 
 #[Object]
 impl Mutation {
-    async fn create_campaign(
-        &self,
-        ctx: &Context<'_>,
-        input: CampaignInput,
-    ) -> Result<CampaignObject> {
+    async fn create_campaign(&self, ctx: &Context<'_>, input: CampaignInput) -> Result<CampaignObject> {
         let state = ctx.data_unchecked::<AppState>();
         Ok(CampaignObject(
             admin::campaigns::create(&state.db, &input.into_draft()).await?,
         ))
     }
 
-    async fn update_campaign(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        input: CampaignInput,
-    ) -> Result<CampaignObject> {
+    async fn update_campaign(&self, ctx: &Context<'_>, id: ID, input: CampaignInput) -> Result<CampaignObject> {
         let state = ctx.data_unchecked::<AppState>();
         let id = parse_id("id", &id)?;
         Ok(CampaignObject(
@@ -40,12 +31,7 @@ impl Mutation {
         ))
     }
 
-    async fn set_campaign_status(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        status: CampaignStatus,
-    ) -> Result<CampaignObject> {
+    async fn set_campaign_status(&self, ctx: &Context<'_>, id: ID, status: CampaignStatus) -> Result<CampaignObject> {
         let state = ctx.data_unchecked::<AppState>();
         let id = parse_id("id", &id)?;
         Ok(CampaignObject(
@@ -53,11 +39,7 @@ impl Mutation {
         ))
     }
 
-    async fn create_promotion(
-        &self,
-        ctx: &Context<'_>,
-        input: PromotionInput,
-    ) -> Result<PromotionObject> {
+    async fn create_promotion(&self, ctx: &Context<'_>, input: PromotionInput) -> Result<PromotionObject> {
         let state = ctx.data_unchecked::<AppState>();
         Ok(PromotionObject(
             admin::promotions::create(&state.db, &input.into_draft()?).await?,
@@ -65,12 +47,7 @@ impl Mutation {
     }
 
     /// Replaces the whole definition; usage counts are kept.
-    async fn update_promotion(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        input: PromotionInput,
-    ) -> Result<PromotionObject> {
+    async fn update_promotion(&self, ctx: &Context<'_>, id: ID, input: PromotionInput) -> Result<PromotionObject> {
         let state = ctx.data_unchecked::<AppState>();
         let id = parse_id("id", &id)?;
         Ok(PromotionObject(
@@ -78,12 +55,7 @@ impl Mutation {
         ))
     }
 
-    async fn set_promotion_active(
-        &self,
-        ctx: &Context<'_>,
-        id: ID,
-        active: bool,
-    ) -> Result<PromotionObject> {
+    async fn set_promotion_active(&self, ctx: &Context<'_>, id: ID, active: bool) -> Result<PromotionObject> {
         let state = ctx.data_unchecked::<AppState>();
         let id = parse_id("id", &id)?;
         Ok(PromotionObject(
@@ -99,12 +71,7 @@ impl Mutation {
         ))
     }
 
-    async fn set_coupon_active(
-        &self,
-        ctx: &Context<'_>,
-        code: String,
-        active: bool,
-    ) -> Result<CouponObject> {
+    async fn set_coupon_active(&self, ctx: &Context<'_>, code: String, active: bool) -> Result<CouponObject> {
         let state = ctx.data_unchecked::<AppState>();
         Ok(CouponObject(
             admin::coupons::set_active(&state.db, &code, active).await?,

@@ -5,10 +5,13 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::Utc;
 
 use crate::app::AppState;
+use crate::domain::cart::Cart;
 use crate::domain::coupon::normalize_code;
+use crate::error::AppError;
 use crate::store::{campaigns, coupons, promotions};
 
 use super::types::campaign::{CampaignFilter, CampaignObject};
+use super::types::checkout::{CartInput, PromotionResultObject};
 use super::types::common::{Conn, connection, page_request, parse_id};
 use super::types::coupon::{CouponBatchObject, CouponObject};
 use super::types::promotion::{PromotionFilter, PromotionObject};
@@ -58,9 +61,15 @@ impl Query {
         let state = ctx.data_unchecked::<AppState>();
         let had_cursor = after.is_some();
         let filter = filter.unwrap_or_default().into_store()?;
-        let page =
-            promotions::list(&state.db, &filter, Utc::now(), page_request(first, after)?).await?;
+        let page = promotions::list(&state.db, &filter, Utc::now(), page_request(first, after)?).await?;
         Ok(connection(page, had_cursor, |p| p.id, PromotionObject))
+    }
+
+    /// What a cart would get now. Records nothing and counts no usage.
+    async fn preview_promotions(&self, ctx: &Context<'_>, cart: CartInput) -> Result<PromotionResultObject> {
+        let state = ctx.data_unchecked::<AppState>();
+        let cart = Cart::new("cart", &cart.into_draft()).map_err(AppError::from)?;
+        Ok(PromotionResultObject(state.pricing.preview(&cart).await?))
     }
 
     /// Matched case-insensitively; null when no coupon has this code.
@@ -69,9 +78,7 @@ impl Query {
         let Ok(code) = normalize_code("code", &code) else {
             return Ok(None);
         };
-        Ok(coupons::find_by_code(&state.db, &code)
-            .await?
-            .map(CouponObject))
+        Ok(coupons::find_by_code(&state.db, &code).await?.map(CouponObject))
     }
 
     async fn coupon_batch(&self, ctx: &Context<'_>, id: ID) -> Result<Option<CouponBatchObject>> {

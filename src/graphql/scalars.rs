@@ -11,9 +11,10 @@ pub struct Long(pub i64);
 impl ScalarType for Long {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::Number(n) => n.as_i64().map(Long).ok_or_else(|| {
-                InputValueError::custom("Long must be a whole number from -2^63 to 2^63-1")
-            }),
+            Value::Number(n) => n
+                .as_i64()
+                .map(Long)
+                .ok_or_else(|| InputValueError::custom("Long must be a whole number from -2^63 to 2^63-1")),
             _ => Err(InputValueError::expected_type(value)),
         }
     }

@@ -80,8 +80,7 @@ where
 async fn report(state: &AppState) -> Report {
     let postgres = timed(state.db.execute_unprepared("SELECT 1")).await;
     let mut redis = state.redis.clone();
-    let redis =
-        timed(async move { redis::cmd("PING").query_async::<String>(&mut redis).await }).await;
+    let redis = timed(async move { redis::cmd("PING").query_async::<String>(&mut redis).await }).await;
     let migrations = timed(async {
         match store::pending_migrations(&state.db).await {
             Ok(0) => Ok(()),

@@ -43,20 +43,15 @@ async fn graphiql() -> impl IntoResponse {
 }
 
 /// Executes a GraphQL request (or batch); every error leaves with a code.
-async fn execute(
-    State(schema): State<AppSchema>,
-    request: Result<GraphQLBatchRequest, GraphQLRejection>,
-) -> Response {
+async fn execute(State(schema): State<AppSchema>, request: Result<GraphQLBatchRequest, GraphQLRejection>) -> Response {
     match request {
         Ok(request) => {
             let mut response = schema.execute_batch(request.into_inner()).await;
             match &mut response {
-                async_graphql::BatchResponse::Single(r) => {
-                    crate::graphql::ensure_codes(&mut r.errors)
+                async_graphql::BatchResponse::Single(r) => crate::graphql::ensure_codes(&mut r.errors),
+                async_graphql::BatchResponse::Batch(rs) => {
+                    rs.iter_mut().for_each(|r| crate::graphql::ensure_codes(&mut r.errors))
                 }
-                async_graphql::BatchResponse::Batch(rs) => rs
-                    .iter_mut()
-                    .for_each(|r| crate::graphql::ensure_codes(&mut r.errors)),
             }
             GraphQLResponse::from(response).into_response()
         }

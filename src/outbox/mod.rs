@@ -32,8 +32,8 @@ impl Event {
         aggregate_id: impl ToString,
         payload: &impl Serialize,
     ) -> AppResult<Self> {
-        let payload = serde_json::to_value(payload)
-            .map_err(|e| AppError::Internal(format!("{event_type} payload: {e}")))?;
+        let payload =
+            serde_json::to_value(payload).map_err(|e| AppError::Internal(format!("{event_type} payload: {e}")))?;
         Ok(Self {
             event_type,
             aggregate_type,
@@ -45,11 +45,7 @@ impl Event {
 
 /// Writes `event` as a PENDING row in the caller's transaction; returns its id.
 #[tracing::instrument(skip_all, fields(event.type = event.event_type, aggregate.id = %event.aggregate_id))]
-pub async fn enqueue(
-    db: &impl ConnectionTrait,
-    event: Event,
-    now: DateTime<Utc>,
-) -> AppResult<Uuid> {
+pub async fn enqueue(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>) -> AppResult<Uuid> {
     let id = Uuid::now_v7();
     outbox_event::ActiveModel {
         id: Set(id),

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, QuerySelect, Statement,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    Statement,
 };
 use uuid::Uuid;
 
@@ -41,11 +41,7 @@ fn decode(row: campaign::Model) -> AppResult<Campaign> {
         "PAUSED" => CampaignStatus::Paused,
         "ENDED" => CampaignStatus::Ended,
         other => {
-            return Err(AppError::corrupt_row(
-                "campaigns",
-                row.id,
-                format!("status {other:?}"),
-            ));
+            return Err(AppError::corrupt_row("campaigns", row.id, format!("status {other:?}")));
         }
     };
     Ok(Campaign {
@@ -136,11 +132,7 @@ pub async fn set_status(
 
 /// One campaign by id.
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Campaign>> {
-    Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .map(decode)
-        .transpose()
+    Entity::find_by_id(id).one(db).await?.map(decode).transpose()
 }
 
 /// Whether a campaign exists.
@@ -156,11 +148,7 @@ pub async fn exists(db: &impl ConnectionTrait, id: Uuid) -> AppResult<bool> {
 
 /// A filtered page, newest first.
 #[tracing::instrument(skip_all)]
-pub async fn list(
-    db: &impl ConnectionTrait,
-    filter: &CampaignFilter,
-    page: PageRequest,
-) -> AppResult<Page<Campaign>> {
+pub async fn list(db: &impl ConnectionTrait, filter: &CampaignFilter, page: PageRequest) -> AppResult<Page<Campaign>> {
     let mut select = Entity::find();
     if let Some(status) = filter.status {
         select = select.filter(Column::Status.eq(status_code(status)));
@@ -172,14 +160,14 @@ pub async fn list(
         ));
     }
     if let Some(at) = filter.active_at {
-        select = select.filter(Column::Status.eq("ACTIVE")).filter(Expr::cust_with_values(
-            "COALESCE(campaigns.starts_at <= $1, true) AND COALESCE(campaigns.ends_at > $1, true)",
-            [at],
-        ));
+        select = select
+            .filter(Column::Status.eq("ACTIVE"))
+            .filter(Expr::cust_with_values(
+                "COALESCE(campaigns.starts_at <= $1, true) AND COALESCE(campaigns.ends_at > $1, true)",
+                [at],
+            ));
     }
-    page::fetch(db, select, Column::Id, page)
-        .await?
-        .try_map(decode)
+    page::fetch(db, select, Column::Id, page).await?.try_map(decode)
 }
 
 /// Usage summed over a campaign's promotions: (redemptions, discount total).
@@ -193,8 +181,28 @@ pub async fn usage(db: &impl ConnectionTrait, id: Uuid) -> AppResult<(i64, i64)>
         ))
         .await?
         .ok_or_else(|| AppError::Internal("usage aggregate returned no row".into()))?;
-    Ok((
-        row.try_get("", "redemptions")?,
-        row.try_get("", "discount")?,
-    ))
+    Ok((row.try_get("", "redemptions")?, row.try_get("", "discount")?))
+}
+
+/// The state of every campaign that is not ENDED, for the pricing snapshot.
+pub async fn load_states(
+    db: &impl ConnectionTrait,
+) -> AppResult<std::collections::HashMap<Uuid, crate::domain::engine::CampaignState>> {
+    Entity::find()
+        .filter(Column::Status.ne("ENDED"))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| {
+            decode(row).map(|c| {
+                (
+                    c.id,
+                    crate::domain::engine::CampaignState {
+                        status: c.status,
+                        window: c.definition.window,
+                    },
+                )
+            })
+        })
+        .collect()
 }

@@ -2,10 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    SqlErr,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr};
 use uuid::Uuid;
 
 use super::entities::{coupon, coupon_batch};
@@ -79,11 +76,7 @@ pub async fn insert(
 
 /// Switches a coupon on or off by code.
 #[tracing::instrument(skip_all)]
-pub async fn set_active(
-    db: &impl ConnectionTrait,
-    code: &str,
-    active: bool,
-) -> AppResult<Option<Coupon>> {
+pub async fn set_active(db: &impl ConnectionTrait, code: &str, active: bool) -> AppResult<Option<Coupon>> {
     let rows = coupon::Entity::update_many()
         .col_expr(coupon::Column::Active, Expr::value(active))
         .filter(coupon::Column::Code.eq(code))
@@ -102,15 +95,9 @@ pub async fn find_by_code(db: &impl ConnectionTrait, code: &str) -> AppResult<Op
 }
 
 /// A page of a promotion's or a batch's coupons, newest first.
-pub async fn list(
-    db: &impl ConnectionTrait,
-    owner: CouponOwner,
-    page: PageRequest,
-) -> AppResult<Page<Coupon>> {
+pub async fn list(db: &impl ConnectionTrait, owner: CouponOwner, page: PageRequest) -> AppResult<Page<Coupon>> {
     let select = match owner {
-        CouponOwner::Promotion(id) => {
-            coupon::Entity::find().filter(coupon::Column::PromotionId.eq(id))
-        }
+        CouponOwner::Promotion(id) => coupon::Entity::find().filter(coupon::Column::PromotionId.eq(id)),
         CouponOwner::Batch(id) => coupon::Entity::find().filter(coupon::Column::BatchId.eq(id)),
     };
     page::fetch(db, select, coupon::Column::Id, page)
@@ -119,9 +106,6 @@ pub async fn list(
 }
 
 /// A coupon batch row by id.
-pub async fn find_batch(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-) -> AppResult<Option<coupon_batch::Model>> {
+pub async fn find_batch(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<coupon_batch::Model>> {
     Ok(coupon_batch::Entity::find_by_id(id).one(db).await?)
 }

@@ -33,10 +33,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .ok_or_else(|| DbErr::Custom(format!("DATABASE_URL names no database: {url}")))?;
             let server = Database::connect(options(&server_url)).await?;
             let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-            match server
-                .execute_unprepared(&format!("CREATE DATABASE {quoted}"))
-                .await
-            {
+            match server.execute_unprepared(&format!("CREATE DATABASE {quoted}")).await {
                 // Another process may have created it meanwhile.
                 Err(e) if !e.to_string().contains("already exists") => return Err(e),
                 _ => {}
@@ -76,6 +73,41 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// How many migrations this binary knows that the database has not applied.
 pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, DbErr> {
     Ok(Migrator::get_pending_migrations(db).await?.len())
+}
+
+/// The NOTIFY channel on which changes that invalidate the pricing
+/// snapshot or the coupon cache are announced.
+pub const CHANGES_CHANNEL: &str = "promotions_changed";
+
+/// What changed, as the NOTIFY payload says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A promotion or campaign: rebuild the snapshot.
+    Promotions,
+    /// A coupon: drop cached coupons.
+    Coupons,
+}
+
+impl Change {
+    /// The payload text.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Change::Promotions => "promotions",
+            Change::Coupons => "coupons",
+        }
+    }
+}
+
+/// Announces `change` from inside the caller's transaction: PostgreSQL
+/// delivers it to every listening replica on commit, and never on rollback.
+pub async fn notify_change(db: &impl ConnectionTrait, change: Change) -> Result<(), DbErr> {
+    db.execute_raw(sea_orm::Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [CHANGES_CHANNEL.into(), change.as_str().into()],
+    ))
+    .await
+    .map(|_| ())
 }
 
 /// Escapes `%`, `_` and `\` so user text matches literally inside ILIKE.

@@ -5,8 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use uuid::Uuid;
 
@@ -33,10 +32,7 @@ impl PageRequest {
             None => DEFAULT_PAGE_SIZE,
             Some(n) if (0..=MAX_PAGE_SIZE as i32).contains(&n) => n as u64,
             Some(_) => {
-                return Err(Invalid::new(
-                    "first",
-                    format!("must be between 0 and {MAX_PAGE_SIZE}"),
-                ));
+                return Err(Invalid::new("first", format!("must be between 0 and {MAX_PAGE_SIZE}")));
             }
         };
         let after = after.map(decode_cursor).transpose()?;
@@ -80,12 +76,7 @@ fn decode_cursor(cursor: &str) -> Result<Uuid, Invalid> {
 }
 
 /// Runs `select` (already filtered) as one page, ordered by `id` descending.
-pub async fn fetch<E, C>(
-    db: &C,
-    select: Select<E>,
-    id: E::Column,
-    page: PageRequest,
-) -> Result<Page<E::Model>, DbErr>
+pub async fn fetch<E, C>(db: &C, select: Select<E>, id: E::Column, page: PageRequest) -> Result<Page<E::Model>, DbErr>
 where
     E: EntityTrait,
     E::Model: Send + Sync,
@@ -96,11 +87,7 @@ where
     if let Some(after) = page.after {
         query = query.filter(id.lt(after));
     }
-    let mut items = query
-        .order_by_desc(id)
-        .limit(page.first + 1)
-        .all(db)
-        .await?;
+    let mut items = query.order_by_desc(id).limit(page.first + 1).all(db).await?;
     let has_next_page = items.len() as u64 > page.first;
     items.truncate(page.first as usize);
     Ok(Page {
@@ -119,23 +106,14 @@ mod tests {
         let id = Uuid::now_v7();
         let page = PageRequest::new(Some(5), Some(&encode_cursor(id))).unwrap();
         assert_eq!(page.after, Some(id));
-        assert_eq!(
-            PageRequest::new(None, Some("nope!")).unwrap_err().field,
-            "after"
-        );
+        assert_eq!(PageRequest::new(None, Some("nope!")).unwrap_err().field, "after");
     }
 
     #[test]
     fn page_sizes_are_bounded() {
-        assert_eq!(
-            PageRequest::new(None, None).unwrap().first,
-            DEFAULT_PAGE_SIZE
-        );
+        assert_eq!(PageRequest::new(None, None).unwrap().first, DEFAULT_PAGE_SIZE);
         assert_eq!(PageRequest::new(Some(0), None).unwrap().first, 0);
         assert_eq!(PageRequest::new(Some(-1), None).unwrap_err().field, "first");
-        assert_eq!(
-            PageRequest::new(Some(501), None).unwrap_err().field,
-            "first"
-        );
+        assert_eq!(PageRequest::new(Some(501), None).unwrap_err().field, "first");
     }
 }

@@ -9,16 +9,16 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Value,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect, Value,
 };
 use uuid::Uuid;
 
 use super::entities::{promotion, promotion_target, promotion_tier};
 use super::page::{self, Page, PageRequest};
 use crate::domain::promotion::{
-    Action, ActionDraft, ConditionDraft, DaySet, Promotion, PromotionDefinition, PromotionDraft,
-    PromotionStatus, Scope, TargetDraft, TierBasis, TierDiscount, TierDraft,
+    Action, ActionDraft, ConditionDraft, DaySet, Promotion, PromotionDefinition, PromotionDraft, PromotionStatus,
+    Scope, TargetDraft, TierBasis, TierDiscount, TierDraft,
 };
 use crate::error::{AppError, AppResult};
 
@@ -158,26 +158,15 @@ fn target_rows(id: Uuid, def: &PromotionDefinition) -> Vec<promotion_target::Act
         }))
     };
     let t = &def.target;
-    let lists = [
-        &t.product_ids,
-        &t.category_ids,
-        &t.brand_ids,
-        &t.exclude_product_ids,
-    ];
+    let lists = [&t.product_ids, &t.category_ids, &t.brand_ids, &t.exclude_product_ids];
     for ((kind, _), values) in TARGET_KINDS.iter().zip(lists) {
         push(kind, values);
     }
     if let Action::BuyXGetY {
-        get_target: Some(g),
-        ..
+        get_target: Some(g), ..
     } = &def.action
     {
-        let lists = [
-            &g.product_ids,
-            &g.category_ids,
-            &g.brand_ids,
-            &g.exclude_product_ids,
-        ];
+        let lists = [&g.product_ids, &g.category_ids, &g.brand_ids, &g.exclude_product_ids];
         for ((_, kind), values) in TARGET_KINDS.iter().zip(lists) {
             push(kind, values);
         }
@@ -206,16 +195,10 @@ fn tier_rows(id: Uuid, def: &PromotionDefinition) -> Vec<promotion_tier::ActiveM
         .collect()
 }
 
-async fn insert_children(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    def: &PromotionDefinition,
-) -> AppResult<()> {
+async fn insert_children(db: &impl ConnectionTrait, id: Uuid, def: &PromotionDefinition) -> AppResult<()> {
     let targets = target_rows(id, def);
     if !targets.is_empty() {
-        promotion_target::Entity::insert_many(targets)
-            .exec(db)
-            .await?;
+        promotion_target::Entity::insert_many(targets).exec(db).await?;
     }
     let tiers = tier_rows(id, def);
     if !tiers.is_empty() {
@@ -256,11 +239,7 @@ pub async fn replace(
     def: &PromotionDefinition,
     now: DateTime<Utc>,
 ) -> AppResult<Option<Promotion>> {
-    let Some(existing) = promotion::Entity::find_by_id(id)
-        .lock_exclusive()
-        .one(db)
-        .await?
-    else {
+    let Some(existing) = promotion::Entity::find_by_id(id).lock_exclusive().one(db).await? else {
         return Ok(None);
     };
     let mut row = to_row(id, def, now);
@@ -295,11 +274,7 @@ pub async fn set_active(
     active: bool,
     now: DateTime<Utc>,
 ) -> AppResult<Option<Promotion>> {
-    let Some(row) = promotion::Entity::find_by_id(id)
-        .lock_exclusive()
-        .one(db)
-        .await?
-    else {
+    let Some(row) = promotion::Entity::find_by_id(id).lock_exclusive().one(db).await? else {
         return Ok(None);
     };
     let mut row = row.into_active_model();
@@ -332,24 +307,19 @@ fn decode_scope(id: Uuid, code: &str) -> AppResult<Scope> {
     match code {
         "CATALOG" => Ok(Scope::Catalog),
         "CART" => Ok(Scope::Cart),
-        other => Err(AppError::corrupt_row(
-            "promotions",
-            id,
-            format!("scope {other:?}"),
-        )),
+        other => Err(AppError::corrupt_row("promotions", id, format!("scope {other:?}"))),
     }
 }
 
 /// Switched on and inside the own window at the instant bound as `$1`.
-const IN_WINDOW: &str = "promotions.active AND COALESCE(promotions.starts_at <= $1, true) AND COALESCE(promotions.ends_at > $1, true)";
+const IN_WINDOW: &str =
+    "promotions.active AND COALESCE(promotions.starts_at <= $1, true) AND COALESCE(promotions.ends_at > $1, true)";
 
 /// SQL for the derived status at a bound instant (see [`PromotionStatus::derive`]).
 fn status_condition(status: PromotionStatus, now: DateTime<Utc>) -> SimpleExpr {
     match status {
         PromotionStatus::Inactive => Expr::cust("NOT promotions.active"),
-        PromotionStatus::Scheduled => {
-            Expr::cust_with_values("promotions.active AND promotions.starts_at > $1", [now])
-        }
+        PromotionStatus::Scheduled => Expr::cust_with_values("promotions.active AND promotions.starts_at > $1", [now]),
         PromotionStatus::Expired => Expr::cust_with_values(
             "promotions.active AND COALESCE(promotions.starts_at <= $1, true) AND promotions.ends_at <= $1",
             [now],
@@ -446,38 +416,69 @@ pub async fn list(
 }
 
 /// Decodes rows, loading their targets and tiers in two queries.
-async fn decode_rows(
-    db: &impl ConnectionTrait,
-    rows: Vec<promotion::Model>,
-) -> AppResult<Vec<Promotion>> {
+async fn decode_rows(db: &impl ConnectionTrait, rows: Vec<promotion::Model>) -> AppResult<Vec<Promotion>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let mut targets: HashMap<Uuid, Vec<promotion_target::Model>> = HashMap::new();
-    for t in promotion_target::Entity::find()
+    let targets = promotion_target::Entity::find()
         .filter(promotion_target::Column::PromotionId.is_in(ids.clone()))
         .all(db)
-        .await?
-    {
-        targets.entry(t.promotion_id).or_default().push(t);
-    }
-    let mut tiers: HashMap<Uuid, Vec<promotion_tier::Model>> = HashMap::new();
-    for t in promotion_tier::Entity::find()
+        .await?;
+    let tiers = promotion_tier::Entity::find()
         .filter(promotion_tier::Column::PromotionId.is_in(ids))
-        .order_by_asc(promotion_tier::Column::Threshold)
         .all(db)
-        .await?
-    {
-        tiers.entry(t.promotion_id).or_default().push(t);
+        .await?;
+    decode_with(rows, targets, tiers)
+}
+
+fn decode_with(
+    rows: Vec<promotion::Model>,
+    targets: Vec<promotion_target::Model>,
+    tiers: Vec<promotion_tier::Model>,
+) -> AppResult<Vec<Promotion>> {
+    let mut targets_of: HashMap<Uuid, Vec<promotion_target::Model>> = HashMap::new();
+    for t in targets {
+        targets_of.entry(t.promotion_id).or_default().push(t);
+    }
+    let mut tiers_of: HashMap<Uuid, Vec<promotion_tier::Model>> = HashMap::new();
+    for t in tiers {
+        tiers_of.entry(t.promotion_id).or_default().push(t);
     }
     rows.into_iter()
         .map(|row| {
-            let t = targets.remove(&row.id).unwrap_or_default();
-            let tr = tiers.remove(&row.id).unwrap_or_default();
-            decode(row, &t, &tr)
+            let targets = targets_of.remove(&row.id).unwrap_or_default();
+            let mut tiers = tiers_of.remove(&row.id).unwrap_or_default();
+            tiers.sort_by_key(|t| t.threshold);
+            decode(row, &targets, &tiers)
         })
         .collect()
+}
+
+/// Every promotion that is switched on and not over at `now` (scheduled ones
+/// included), for the pricing snapshot. Three statements whatever the count.
+#[tracing::instrument(skip_all)]
+pub async fn load_live(db: &impl ConnectionTrait, now: DateTime<Utc>) -> AppResult<Vec<Promotion>> {
+    const LIVE: &str = "active AND (ends_at IS NULL OR ends_at > $1)";
+    let rows = promotion::Entity::find()
+        .filter(Expr::cust_with_values(LIVE, [now]))
+        .all(db)
+        .await?;
+    let of_live = |table: &str| {
+        Expr::cust_with_values(
+            format!("{table}.promotion_id IN (SELECT id FROM promotions WHERE {LIVE})"),
+            [now],
+        )
+    };
+    let targets = promotion_target::Entity::find()
+        .filter(of_live("promotion_targets"))
+        .all(db)
+        .await?;
+    let tiers = promotion_tier::Entity::find()
+        .filter(of_live("promotion_tiers"))
+        .all(db)
+        .await?;
+    decode_with(rows, targets, tiers)
 }
 
 fn decode(
@@ -494,11 +495,10 @@ fn decode(
             .map(|t| t.value.clone())
             .collect()
     };
-    if let Some(unknown) = targets.iter().find(|t| {
-        !TARGET_KINDS
-            .iter()
-            .any(|(a, b)| t.kind == *a || t.kind == *b)
-    }) {
+    if let Some(unknown) = targets
+        .iter()
+        .find(|t| !TARGET_KINDS.iter().any(|(a, b)| t.kind == *a || t.kind == *b))
+    {
         return Err(corrupt(format!("target kind {:?}", unknown.kind)));
     }
     let need = |name: &str, value: Option<i64>| {
@@ -597,8 +597,7 @@ fn decode(
         conditions,
         action,
     };
-    let definition = PromotionDefinition::new(&draft)
-        .map_err(|e| corrupt(format!("{}: {}", e.field, e.message)))?;
+    let definition = PromotionDefinition::new(&draft).map_err(|e| corrupt(format!("{}: {}", e.field, e.message)))?;
     Ok(Promotion {
         id,
         definition,

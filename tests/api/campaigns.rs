@@ -42,21 +42,14 @@ async fn an_unknown_campaign_id_reads_as_null_and_a_malformed_one_is_bad_input()
         )
         .await;
     assert!(data["campaign"].is_null());
-    let (code, field) = app
-        .error("{ campaign(id: \"nope\") { id } }", json!({}))
-        .await;
-    assert_eq!(
-        (code.as_str(), field.as_deref()),
-        ("BAD_USER_INPUT", Some("id"))
-    );
+    let (code, field) = app.error("{ campaign(id: \"nope\") { id } }", json!({})).await;
+    assert_eq!((code.as_str(), field.as_deref()), ("BAD_USER_INPUT", Some("id")));
 }
 
 #[tokio::test]
 async fn update_replaces_the_definition_and_keeps_the_status() {
     let app = spawn_app().await;
-    let id = app
-        .create_campaign(json!({ "name": "Old", "description": "d" }))
-        .await;
+    let id = app.create_campaign(json!({ "name": "Old", "description": "d" })).await;
     app.data(
         "mutation($id: ID!) { setCampaignStatus(id: $id, status: ACTIVE) { status } }",
         json!({ "id": id }),
@@ -106,10 +99,7 @@ async fn campaign_validation_names_the_field() {
         .error(q, json!({ "i": { "name": "ok", "startsAt": "yesterday" } }))
         .await;
     assert_eq!(code, "BAD_USER_INPUT");
-    assert!(
-        app.outbox().await.is_empty(),
-        "a failed mutation wrote an event"
-    );
+    assert!(app.outbox().await.is_empty(), "a failed mutation wrote an event");
 }
 
 #[tokio::test]
@@ -118,10 +108,7 @@ async fn status_moves_follow_the_lifecycle() {
     let set = "mutation($id: ID!, $s: CampaignStatus!) { setCampaignStatus(id: $id, status: $s) { status } }";
     let id = app.create_campaign(json!({ "name": "Life" })).await;
     let (code, field) = app.error(set, json!({ "id": id, "s": "PAUSED" })).await;
-    assert_eq!(
-        (code.as_str(), field.as_deref()),
-        ("BAD_USER_INPUT", Some("status"))
-    );
+    assert_eq!((code.as_str(), field.as_deref()), ("BAD_USER_INPUT", Some("status")));
     let (code, _) = app.error(set, json!({ "id": id, "s": "DRAFT" })).await;
     assert_eq!(code, "BAD_USER_INPUT");
     for status in ["ACTIVE", "PAUSED", "ACTIVE", "ENDED"] {
@@ -132,9 +119,7 @@ async fn status_moves_follow_the_lifecycle() {
         let (code, _) = app.error(set, json!({ "id": id, "s": status })).await;
         assert_eq!(code, "BAD_USER_INPUT", "ENDED -> {status} was allowed");
     }
-    let draft = app
-        .create_campaign(json!({ "name": "Straight to the end" }))
-        .await;
+    let draft = app.create_campaign(json!({ "name": "Straight to the end" })).await;
     app.data(set, json!({ "id": draft, "s": "ENDED" })).await;
 }
 
@@ -162,7 +147,11 @@ async fn mutations_on_an_unknown_campaign_are_not_found() {
 async fn campaigns_are_filtered_by_status_name_and_activity_in_sql() {
     let app = spawn_app().await;
     let set = "mutation($id: ID!, $s: CampaignStatus!) { setCampaignStatus(id: $id, status: $s) { status } }";
-    let summer = app.create_campaign(json!({ "name": "Summer 50%_off", "startsAt": "2026-06-01T00:00:00Z", "endsAt": "2026-09-01T00:00:00Z" })).await;
+    let summer = app
+        .create_campaign(
+            json!({ "name": "Summer 50%_off", "startsAt": "2026-06-01T00:00:00Z", "endsAt": "2026-09-01T00:00:00Z" }),
+        )
+        .await;
     let winter = app.create_campaign(json!({ "name": "Winter sale" })).await;
     let _draft = app.create_campaign(json!({ "name": "Spring" })).await;
     app.data(set, json!({ "id": summer, "s": "ACTIVE" })).await;
@@ -171,7 +160,10 @@ async fn campaigns_are_filtered_by_status_name_and_activity_in_sql() {
         let app = &app;
         async move {
             let data = app
-                .data("query($f: CampaignFilter) { campaigns(filter: $f) { totalCount edges { node { name } } } }", json!({ "f": filter }))
+                .data(
+                    "query($f: CampaignFilter) { campaigns(filter: $f) { totalCount edges { node { name } } } }",
+                    json!({ "f": filter }),
+                )
                 .await;
             let names: Vec<String> = data["campaigns"]["edges"]
                 .as_array()
@@ -184,18 +176,9 @@ async fn campaigns_are_filtered_by_status_name_and_activity_in_sql() {
         }
     };
     assert_eq!(names(json!({ "status": "DRAFT" })).await, vec!["Spring"]);
-    assert_eq!(
-        names(json!({ "nameContains": "SALE" })).await,
-        vec!["Winter sale"]
-    );
-    assert_eq!(
-        names(json!({ "nameContains": "%_" })).await,
-        vec!["Summer 50%_off"]
-    );
-    assert_eq!(
-        names(json!({ "nameContains": "_" })).await,
-        vec!["Summer 50%_off"]
-    );
+    assert_eq!(names(json!({ "nameContains": "SALE" })).await, vec!["Winter sale"]);
+    assert_eq!(names(json!({ "nameContains": "%_" })).await, vec!["Summer 50%_off"]);
+    assert_eq!(names(json!({ "nameContains": "_" })).await, vec!["Summer 50%_off"]);
     assert_eq!(
         names(json!({ "activeAt": "2026-07-01T00:00:00Z" })).await,
         vec!["Winter sale", "Summer 50%_off"]

@@ -21,9 +21,7 @@ async fn a_coupon_is_stored_upper_case_and_found_case_insensitively() {
     assert_eq!(coupon["usageLimit"], 5);
     assert_eq!(coupon["batch"], serde_json::Value::Null);
     assert_eq!(coupon["promotion"]["id"], promotion);
-    let found = app
-        .data("{ coupon(code: \"Summer-10\") { id code } }", json!({}))
-        .await;
+    let found = app.data("{ coupon(code: \"Summer-10\") { id code } }", json!({})).await;
     assert_eq!(found["coupon"]["id"], coupon["id"]);
     let missing = app
         .data(
@@ -47,15 +45,8 @@ async fn a_taken_code_is_a_conflict_whatever_its_case() {
             json!({ "i": { "promotionId": promotion, "code": "twice" } }),
         )
         .await;
-    assert_eq!(
-        (code.as_str(), field.as_deref()),
-        ("CONFLICT", Some("input.code"))
-    );
-    assert_eq!(
-        app.outbox().await.len(),
-        events,
-        "the failed mutation wrote an event"
-    );
+    assert_eq!((code.as_str(), field.as_deref()), ("CONFLICT", Some("input.code")));
+    assert_eq!(app.outbox().await.len(), events, "the failed mutation wrote an event");
 }
 
 #[tokio::test]
@@ -121,11 +112,7 @@ async fn coupon_validation_names_the_field() {
             "{input}"
         );
     }
-    assert_eq!(
-        app.outbox().await.len(),
-        2,
-        "only the two promotions wrote events"
-    );
+    assert_eq!(app.outbox().await.len(), 2, "only the two promotions wrote events");
 }
 
 #[tokio::test]
@@ -136,19 +123,11 @@ async fn set_coupon_active_switches_by_code() {
         .await;
     let q = "mutation($c: String!, $a: Boolean!) { setCouponActive(code: $c, active: $a) { code active } }";
     let off = app.data(q, json!({ "c": "flip", "a": false })).await;
-    assert_eq!(
-        off["setCouponActive"],
-        json!({ "code": "FLIP", "active": false })
-    );
-    let read = app
-        .data("{ coupon(code: \"FLIP\") { active } }", json!({}))
-        .await;
+    assert_eq!(off["setCouponActive"], json!({ "code": "FLIP", "active": false }));
+    let read = app.data("{ coupon(code: \"FLIP\") { active } }", json!({})).await;
     assert_eq!(read["coupon"]["active"], false);
     let (code, field) = app.error(q, json!({ "c": "NOPE-NOPE", "a": true })).await;
-    assert_eq!(
-        (code.as_str(), field.as_deref()),
-        ("NOT_FOUND", Some("code"))
-    );
+    assert_eq!((code.as_str(), field.as_deref()), ("NOT_FOUND", Some("code")));
 }
 
 #[tokio::test]

@@ -7,11 +7,7 @@ async fn health_endpoints_report_the_dependencies() {
     let app = spawn_app().await;
     for path in ["/health", "/health/live", "/health/ready"] {
         let (status, body) = app.get_json(path).await;
-        assert_eq!(
-            (status, body["status"].as_str()),
-            (200, Some("ok")),
-            "{path}"
-        );
+        assert_eq!((status, body["status"].as_str()), (200, Some("ok")), "{path}");
     }
     let (status, body) = app.get_json("/health/detailed").await;
     assert_eq!(status, 200);

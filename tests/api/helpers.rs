@@ -5,16 +5,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use migration::{Migrator, MigratorTrait};
 use promotions::app::App;
 use promotions::config::{Config, ServeConfig};
-use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
-};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// The PostgreSQL server the tests use (its `postgres` database administers).
 fn server_url() -> String {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     // Keep the server part; the database name is the tests' business.
     let base = url.split('?').next().unwrap_or(&url);
     match base.rfind('/') {
@@ -35,13 +32,11 @@ const STALE_AFTER_SECS: u64 = 1800;
 
 fn template_name() -> String {
     // The template changes whenever the migration list does.
-    let names: Vec<String> = Migrator::migrations()
-        .iter()
-        .map(|m| m.name().to_owned())
-        .collect();
-    let digest = names.join(",").bytes().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x100000001b3)
-    });
+    let names: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
+    let digest = names
+        .join(",")
+        .bytes()
+        .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
     format!("promotions_tpl_{digest:016x}")
 }
 
@@ -71,9 +66,9 @@ async fn fresh_database() -> String {
     let server = server_url();
     let mut options = ConnectOptions::new(format!("{server}/postgres"));
     options.max_connections(1).sqlx_logging(false);
-    let admin = Database::connect(options).await.expect(
-        "cannot reach PostgreSQL for the tests: set DATABASE_URL (see README) or run scripts/test",
-    );
+    let admin = Database::connect(options)
+        .await
+        .expect("cannot reach PostgreSQL for the tests: set DATABASE_URL (see README) or run scripts/test");
     exec(&admin, &format!("SELECT pg_advisory_lock({LOCK_KEY})")).await;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -86,21 +81,13 @@ async fn fresh_database() -> String {
             .and_then(|t| t.parse().ok())
             .unwrap_or(0);
         if now.saturating_sub(born) > STALE_AFTER_SECS {
-            exec(
-                &admin,
-                &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-            )
-            .await;
+            exec(&admin, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
         }
     }
     let template = template_name();
     if database_names(&admin, &template).await.is_empty() {
         let building = format!("{template}_building");
-        exec(
-            &admin,
-            &format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"),
-        )
-        .await;
+        exec(&admin, &format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)")).await;
         exec(&admin, &format!("CREATE DATABASE \"{building}\"")).await;
         let db = Database::connect(format!("{server}/{building}"))
             .await
@@ -114,11 +101,7 @@ async fn fresh_database() -> String {
         .await;
     }
     let name = format!("{TEST_DB_PREFIX}{now}_{}", Uuid::now_v7().simple());
-    exec(
-        &admin,
-        &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""),
-    )
-    .await;
+    exec(&admin, &format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"")).await;
     exec(&admin, &format!("SELECT pg_advisory_unlock({LOCK_KEY})")).await;
     admin.close().await.expect("close the admin connection");
     format!("{server}/{name}")
@@ -130,6 +113,8 @@ pub struct TestApp {
     pub address: String,
     /// The app's own pool, for checking stored state.
     pub db: DatabaseConnection,
+    database_url: String,
+    redis_key_prefix: String,
     client: reqwest::Client,
 }
 
@@ -142,11 +127,23 @@ fn init_logs() {
 /// Spawns the real app on port 0 with a fresh database and Redis prefix.
 pub async fn spawn_app() -> TestApp {
     init_logs();
+    spawn_app_on(fresh_database().await, format!("test:{}:", Uuid::now_v7().simple())).await
+}
+
+impl TestApp {
+    /// Another replica of the same service: same database and Redis prefix.
+    pub async fn replica(&self) -> TestApp {
+        spawn_app_on(self.database_url.clone(), self.redis_key_prefix.clone()).await
+    }
+}
+
+async fn spawn_app_on(database_url: String, redis_key_prefix: String) -> TestApp {
     let config = Config {
-        database_url: fresh_database().await,
+        database_url: database_url.clone(),
         redis_url: redis_url(),
-        redis_key_prefix: format!("test:{}:", Uuid::now_v7().simple()),
+        redis_key_prefix: redis_key_prefix.clone(),
         database_max_connections: 5,
+        time_zone: chrono_tz::UTC,
     };
     let serve = ServeConfig {
         listen: "127.0.0.1:0".parse().expect("literal address"),
@@ -162,6 +159,8 @@ pub async fn spawn_app() -> TestApp {
     TestApp {
         address,
         db,
+        database_url,
+        redis_key_prefix,
         client: reqwest::Client::new(),
     }
 }
@@ -183,10 +182,7 @@ impl TestApp {
     /// `data` of a response that must have no errors.
     pub async fn data(&self, query: &str, variables: Value) -> Value {
         let response = self.graphql(query, variables).await;
-        assert!(
-            response.get("errors").is_none(),
-            "unexpected errors: {response:#}"
-        );
+        assert!(response.get("errors").is_none(), "unexpected errors: {response:#}");
         response["data"].clone()
     }
 
@@ -260,10 +256,7 @@ impl TestApp {
                 json!({ "i": input }),
             )
             .await;
-        data["createCampaign"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned()
+        data["createCampaign"]["id"].as_str().expect("id").to_owned()
     }
 
     /// Creates a promotion and returns its id.
@@ -274,10 +267,7 @@ impl TestApp {
                 json!({ "i": input }),
             )
             .await;
-        data["createPromotion"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned()
+        data["createPromotion"]["id"].as_str().expect("id").to_owned()
     }
 
     /// Creates a coupon and returns its code as stored.
@@ -288,10 +278,7 @@ impl TestApp {
                 json!({ "i": input }),
             )
             .await;
-        data["createCoupon"]["code"]
-            .as_str()
-            .expect("code")
-            .to_owned()
+        data["createCoupon"]["code"].as_str().expect("code").to_owned()
     }
 }
 

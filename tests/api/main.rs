@@ -10,5 +10,6 @@ mod coupons;
 mod health;
 mod outbox;
 mod pagination;
+mod preview;
 mod promotions;
 mod schema;

@@ -15,10 +15,7 @@ async fn each_mutation_writes_one_event_in_the_same_transaction() {
     };
 
     let campaign = app.create_campaign(json!({ "name": "C" })).await;
-    assert_eq!(
-        app.outbox().await,
-        check("campaign.created", "campaign", &campaign)
-    );
+    assert_eq!(app.outbox().await, check("campaign.created", "campaign", &campaign));
     assert_eq!(
         app.xmin("campaigns", "id", &campaign).await,
         app.xmin("outbox_events", "aggregate_id", &campaign).await
@@ -29,10 +26,7 @@ async fn each_mutation_writes_one_event_in_the_same_transaction() {
         json!({ "id": campaign }),
     )
     .await;
-    assert_eq!(
-        app.outbox().await,
-        check("campaign.updated", "campaign", &campaign)
-    );
+    assert_eq!(app.outbox().await, check("campaign.updated", "campaign", &campaign));
 
     app.data(
         "mutation($id: ID!) { setCampaignStatus(id: $id, status: ACTIVE) { id } }",
@@ -48,10 +42,7 @@ async fn each_mutation_writes_one_event_in_the_same_transaction() {
     let promotion = app
         .create_promotion(promotion_input(json!({ "campaignId": campaign })))
         .await;
-    assert_eq!(
-        app.outbox().await,
-        check("promotion.created", "promotion", &promotion)
-    );
+    assert_eq!(app.outbox().await, check("promotion.created", "promotion", &promotion));
     assert_eq!(
         app.xmin("promotions", "id", &promotion).await,
         app.xmin("outbox_events", "aggregate_id", &promotion).await
@@ -62,12 +53,12 @@ async fn each_mutation_writes_one_event_in_the_same_transaction() {
         "creating a promotion did not touch its campaign"
     );
 
-    app.data("mutation($id: ID!, $i: PromotionInput!) { updatePromotion(id: $id, input: $i) { id } }", json!({ "id": promotion, "i": promotion_input(json!({ "target": { "productIds": ["p"] } })) }))
-        .await;
-    assert_eq!(
-        app.outbox().await,
-        check("promotion.updated", "promotion", &promotion)
-    );
+    app.data(
+        "mutation($id: ID!, $i: PromotionInput!) { updatePromotion(id: $id, input: $i) { id } }",
+        json!({ "id": promotion, "i": promotion_input(json!({ "target": { "productIds": ["p"] } })) }),
+    )
+    .await;
+    assert_eq!(app.outbox().await, check("promotion.updated", "promotion", &promotion));
 
     app.data(
         "mutation($id: ID!) { setPromotionActive(id: $id, active: false) { id } }",
@@ -95,10 +86,7 @@ async fn each_mutation_writes_one_event_in_the_same_transaction() {
         )
         .await;
     let coupon = data["createCoupon"]["id"].as_str().expect("id").to_owned();
-    assert_eq!(
-        app.outbox().await,
-        check("coupon.created", "coupon", &coupon)
-    );
+    assert_eq!(app.outbox().await, check("coupon.created", "coupon", &coupon));
     assert_eq!(
         app.xmin("coupons", "id", &coupon).await,
         app.xmin("outbox_events", "aggregate_id", &coupon).await
@@ -110,10 +98,7 @@ async fn each_mutation_writes_one_event_in_the_same_transaction() {
         json!({}),
     )
     .await;
-    assert_eq!(
-        app.outbox().await,
-        check("coupon.deactivated", "coupon", &coupon)
-    );
+    assert_eq!(app.outbox().await, check("coupon.deactivated", "coupon", &coupon));
 
     // Failures leave nothing behind.
     app.error(
@@ -161,9 +146,6 @@ async fn an_event_payload_holds_the_aggregate_as_json() {
         payload["action"],
         json!({ "percentageOff": { "basisPoints": 1000, "maxDiscount": null } })
     );
-    assert_eq!(
-        row.try_get::<String>("", "status").expect("status"),
-        "PENDING"
-    );
+    assert_eq!(row.try_get::<String>("", "status").expect("status"), "PENDING");
     assert_eq!(row.try_get::<i32>("", "attempts").expect("attempts"), 0);
 }

@@ -8,9 +8,7 @@ use crate::helpers::{TestApp, promotion_input, spawn_app};
 const PAGE: &str = "query($first: Int, $after: String) { promotions(first: $first, after: $after) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor node { name } } } }";
 
 async fn page(app: &TestApp, first: Option<i64>, after: Option<&str>) -> Value {
-    app.data(PAGE, json!({ "first": first, "after": after }))
-        .await["promotions"]
-        .clone()
+    app.data(PAGE, json!({ "first": first, "after": after })).await["promotions"].clone()
 }
 
 fn names(page: &Value) -> Vec<String> {
@@ -105,11 +103,6 @@ async fn bad_page_arguments_are_bad_user_input() {
     assert_eq!(code, "BAD_USER_INPUT");
     let p = page(&app, Some(500), None).await;
     assert_eq!(p["edges"], json!([]));
-    let (code, field) = app
-        .error("{ campaigns(first: 1000) { totalCount } }", json!({}))
-        .await;
-    assert_eq!(
-        (code.as_str(), field.as_deref()),
-        ("BAD_USER_INPUT", Some("first"))
-    );
+    let (code, field) = app.error("{ campaigns(first: 1000) { totalCount } }", json!({})).await;
+    assert_eq!((code.as_str(), field.as_deref()), ("BAD_USER_INPUT", Some("first")));
 }

@@ -31,7 +31,10 @@ const DEFINITION: &str = r#"
 
 async fn create(app: &crate::helpers::TestApp, input: Value) -> Value {
     let data = app
-        .data(&format!("mutation($i: PromotionInput!) {{ createPromotion(input: $i) {{ id {DEFINITION} }} }}"), json!({ "i": input }))
+        .data(
+            &format!("mutation($i: PromotionInput!) {{ createPromotion(input: $i) {{ id {DEFINITION} }} }}"),
+            json!({ "i": input }),
+        )
         .await;
     data["createPromotion"].clone()
 }
@@ -93,9 +96,7 @@ async fn a_full_definition_round_trips_through_create_and_read() {
     );
     let read = app
         .data(
-            &format!(
-                "query($id: ID!) {{ promotion(id: $id) {{ id {DEFINITION} campaign {{ id }} }} }}"
-            ),
+            &format!("query($id: ID!) {{ promotion(id: $id) {{ id {DEFINITION} campaign {{ id }} }} }}"),
             json!({ "id": created["id"] }),
         )
         .await;
@@ -131,24 +132,21 @@ async fn every_action_type_round_trips() {
         json!({ "__typename": "FreeShipping", "maxDiscount": 499 }),
     ];
     for (action, expected) in actions.into_iter().zip(expected) {
-        let created = create(
-            &app,
-            promotion_input(json!({ "currency": "EUR", "action": action })),
-        )
-        .await;
+        let created = create(&app, promotion_input(json!({ "currency": "EUR", "action": action }))).await;
         assert_eq!(created["action"], expected);
         let read = app.data("query($id: ID!) { promotion(id: $id) { action { __typename ... on PercentageOff { basisPoints maxDiscount } ... on AmountOff { amount perItem } ... on FixedPrice { unitPrice } ... on BuyXGetY { buyQuantity getQuantity basisPointsOff maxApplications getTarget { productIds } } ... on Tiered { basis tiers { threshold basisPointsOff amountOff } } ... on FreeShipping { maxDiscount } } } }", json!({ "id": created["id"] })).await;
-        assert_eq!(
-            read["promotion"]["action"]["__typename"],
-            expected["__typename"]
-        );
+        assert_eq!(read["promotion"]["action"]["__typename"], expected["__typename"]);
     }
 }
 
 #[tokio::test]
 async fn defaults_apply_when_fields_are_omitted() {
     let app = spawn_app().await;
-    let created = create(&app, json!({ "name": "Min", "scope": "CART", "action": { "percentageOff": { "basisPoints": 1 } } })).await;
+    let created = create(
+        &app,
+        json!({ "name": "Min", "scope": "CART", "action": { "percentageOff": { "basisPoints": 1 } } }),
+    )
+    .await;
     assert_eq!(created["priority"], 0);
     assert_eq!(created["stackable"], true);
     assert_eq!(created["stopFurtherRules"], false);
@@ -189,9 +187,7 @@ async fn every_validation_rule_is_bad_user_input_on_its_field() {
             "input.currency",
         ),
         (
-            promotion_input(
-                json!({ "action": { "percentageOff": { "basisPoints": 10, "maxDiscount": 100 } } }),
-            ),
+            promotion_input(json!({ "action": { "percentageOff": { "basisPoints": 10, "maxDiscount": 100 } } })),
             "input.currency",
         ),
         (
@@ -227,9 +223,7 @@ async fn every_validation_rule_is_bad_user_input_on_its_field() {
             "input.action.fixedPrice.unitPrice",
         ),
         (
-            promotion_input(
-                json!({ "action": { "buyXGetY": { "buyQuantity": 0, "getQuantity": 1 } } }),
-            ),
+            promotion_input(json!({ "action": { "buyXGetY": { "buyQuantity": 0, "getQuantity": 1 } } })),
             "input.action.buyXGetY.buyQuantity",
         ),
         (
@@ -251,9 +245,7 @@ async fn every_validation_rule_is_bad_user_input_on_its_field() {
             "input.action.buyXGetY.getTarget.minRating",
         ),
         (
-            promotion_input(
-                json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [] } } }),
-            ),
+            promotion_input(json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [] } } })),
             "input.action.tiered.tiers",
         ),
         (
@@ -275,9 +267,7 @@ async fn every_validation_rule_is_bad_user_input_on_its_field() {
             "input.action.tiered.tiers[0]",
         ),
         (
-            promotion_input(
-                json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [{ "threshold": 5 }] } } }),
-            ),
+            promotion_input(json!({ "action": { "tiered": { "basis": "QUANTITY", "tiers": [{ "threshold": 5 }] } } })),
             "input.action.tiered.tiers[0]",
         ),
         (
@@ -287,14 +277,8 @@ async fn every_validation_rule_is_bad_user_input_on_its_field() {
             "input.action.tiered.tiers[0].threshold",
         ),
         (promotion_input(json!({ "name": "" })), "input.name"),
-        (
-            promotion_input(json!({ "name": "n".repeat(201) })),
-            "input.name",
-        ),
-        (
-            promotion_input(json!({ "currency": "EURO" })),
-            "input.currency",
-        ),
+        (promotion_input(json!({ "name": "n".repeat(201) })), "input.name"),
+        (promotion_input(json!({ "currency": "EURO" })), "input.currency"),
         (
             promotion_input(json!({ "totalUsageLimit": 0 })),
             "input.totalUsageLimit",
@@ -304,9 +288,7 @@ async fn every_validation_rule_is_bad_user_input_on_its_field() {
             "input.usageLimitPerCustomer",
         ),
         (
-            promotion_input(
-                json!({ "startsAt": "2026-02-01T00:00:00Z", "endsAt": "2026-01-01T00:00:00Z" }),
-            ),
+            promotion_input(json!({ "startsAt": "2026-02-01T00:00:00Z", "endsAt": "2026-01-01T00:00:00Z" })),
             "input.endsAt",
         ),
         (
@@ -384,31 +366,32 @@ async fn every_validation_rule_is_bad_user_input_on_its_field() {
         json!({ "percentageOff": { "basisPoints": 1.5 } }),
     ] {
         let (code, _) = app
-            .error(
-                q,
-                json!({ "i": promotion_input(json!({ "action": action })) }),
-            )
+            .error(q, json!({ "i": promotion_input(json!({ "action": action })) }))
             .await;
         assert_eq!(code, "BAD_USER_INPUT", "{action}");
     }
     let (code, _) = app
+        .error(q, json!({ "i": promotion_input(json!({ "conditions": [{}] })) }))
+        .await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    let (code, _) = app
         .error(
             q,
-            json!({ "i": promotion_input(json!({ "conditions": [{}] })) }),
+            json!({ "i": promotion_input(json!({ "action": { "amountOff": { "amount": "9223372036854775808" } } })) }),
         )
         .await;
     assert_eq!(code, "BAD_USER_INPUT");
-    let (code, _) = app.error(q, json!({ "i": promotion_input(json!({ "action": { "amountOff": { "amount": "9223372036854775808" } } })) })).await;
-    assert_eq!(code, "BAD_USER_INPUT");
-    let (code, field) = app.error(q, json!({ "i": promotion_input(json!({ "campaignId": "01900000-0000-7000-8000-000000000000" })) })).await;
+    let (code, field) = app
+        .error(
+            q,
+            json!({ "i": promotion_input(json!({ "campaignId": "01900000-0000-7000-8000-000000000000" })) }),
+        )
+        .await;
     assert_eq!(
         (code.as_str(), field.as_deref()),
         ("NOT_FOUND", Some("input.campaignId"))
     );
-    assert!(
-        app.outbox().await.is_empty(),
-        "a failed mutation wrote an event"
-    );
+    assert!(app.outbox().await.is_empty(), "a failed mutation wrote an event");
     let total = app.data("{ promotions { totalCount } }", json!({})).await;
     assert_eq!(total["promotions"]["totalCount"], 0);
 }
@@ -418,24 +401,24 @@ async fn a_promotion_whose_window_is_over_is_accepted_as_expired() {
     let app = spawn_app().await;
     let created = create(
         &app,
-        promotion_input(
-            json!({ "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2020-02-01T00:00:00Z" }),
-        ),
+        promotion_input(json!({ "startsAt": "2020-01-01T00:00:00Z", "endsAt": "2020-02-01T00:00:00Z" })),
     )
     .await;
     assert_eq!(created["status"], "EXPIRED");
-    let later = create(
-        &app,
-        promotion_input(json!({ "startsAt": "2099-01-01T00:00:00Z" })),
-    )
-    .await;
+    let later = create(&app, promotion_input(json!({ "startsAt": "2099-01-01T00:00:00Z" }))).await;
     assert_eq!(later["status"], "SCHEDULED");
 }
 
 #[tokio::test]
 async fn update_replaces_the_whole_definition_and_keeps_identity() {
     let app = spawn_app().await;
-    let before = create(&app, promotion_input(json!({ "target": { "productIds": ["a"] }, "conditions": [{ "minQuantity": 2 }], "priority": 5 }))).await;
+    let before = create(
+        &app,
+        promotion_input(
+            json!({ "target": { "productIds": ["a"] }, "conditions": [{ "minQuantity": 2 }], "priority": 5 }),
+        ),
+    )
+    .await;
     let data = app
         .data(
             &format!("mutation($id: ID!, $i: PromotionInput!) {{ updatePromotion(id: $id, input: $i) {{ id createdAt {DEFINITION} }} }}"),
@@ -457,10 +440,7 @@ async fn update_replaces_the_whole_definition_and_keeps_identity() {
         .await;
     assert_eq!(
         (code.as_str(), field.as_deref()),
-        (
-            "BAD_USER_INPUT",
-            Some("input.action.percentageOff.basisPoints")
-        )
+        ("BAD_USER_INPUT", Some("input.action.percentageOff.basisPoints"))
     );
     let (code, field) = app
         .error("mutation($i: PromotionInput!) { updatePromotion(id: \"01900000-0000-7000-8000-000000000000\", input: $i) { id } }", json!({ "i": promotion_input(json!({})) }))
@@ -479,22 +459,19 @@ async fn set_promotion_active_switches_the_status() {
         json!({ "active": false, "status": "INACTIVE" })
     );
     let on = app.data(q, json!({ "id": id, "a": true })).await;
-    assert_eq!(
-        on["setPromotionActive"],
-        json!({ "active": true, "status": "ACTIVE" })
-    );
+    assert_eq!(on["setPromotionActive"], json!({ "active": true, "status": "ACTIVE" }));
     let (code, _) = app
-        .error(
-            q,
-            json!({ "id": "01900000-0000-7000-8000-000000000000", "a": true }),
-        )
+        .error(q, json!({ "id": "01900000-0000-7000-8000-000000000000", "a": true }))
         .await;
     assert_eq!(code, "NOT_FOUND");
 }
 
 async fn names(app: &crate::helpers::TestApp, filter: Value) -> Vec<String> {
     let data = app
-        .data("query($f: PromotionFilter) { promotions(first: 100, filter: $f) { totalCount edges { node { name } } } }", json!({ "f": filter }))
+        .data(
+            "query($f: PromotionFilter) { promotions(first: 100, filter: $f) { totalCount edges { node { name } } } }",
+            json!({ "f": filter }),
+        )
         .await;
     let mut names: Vec<String> = data["promotions"]["edges"]
         .as_array()
@@ -539,12 +516,7 @@ async fn promotions_are_filtered_by_what_they_can_discount() {
     );
     assert_eq!(
         names(&app, json!({ "categoryId": "shoes" })).await,
-        vec![
-            "category shoes",
-            "everything",
-            "everything but p1",
-            "shoes but p1"
-        ]
+        vec!["category shoes", "everything", "everything but p1", "shoes but p1"]
     );
     assert_eq!(
         names(
@@ -556,12 +528,7 @@ async fn promotions_are_filtered_by_what_they_can_discount() {
     );
     assert_eq!(
         names(&app, json!({ "brandId": "acme", "productId": "p2" })).await,
-        vec![
-            "brand acme",
-            "everything",
-            "everything but p1",
-            "product p2"
-        ]
+        vec!["brand acme", "everything", "everything but p1", "product p2"]
     );
 }
 
@@ -573,10 +540,8 @@ async fn promotions_are_filtered_by_campaign_scope_status_activity_and_name() {
         json!({ "name": "in campaign", "campaignId": campaign }),
     ))
     .await;
-    app.create_promotion(promotion_input(
-        json!({ "name": "catalog 100%", "scope": "CATALOG" }),
-    ))
-    .await;
+    app.create_promotion(promotion_input(json!({ "name": "catalog 100%", "scope": "CATALOG" })))
+        .await;
     let off = app
         .create_promotion(promotion_input(json!({ "name": "switched off" })))
         .await;
@@ -593,23 +558,17 @@ async fn promotions_are_filtered_by_campaign_scope_status_activity_and_name() {
         json!({ "name": "over", "endsAt": "2020-01-01T00:00:00Z" }),
     ))
     .await;
-    app.create_promotion(promotion_input(json!({ "name": "summer", "startsAt": "2026-06-01T00:00:00Z", "endsAt": "2026-09-01T00:00:00Z" }))).await;
+    app.create_promotion(promotion_input(
+        json!({ "name": "summer", "startsAt": "2026-06-01T00:00:00Z", "endsAt": "2026-09-01T00:00:00Z" }),
+    ))
+    .await;
     assert_eq!(
         names(&app, json!({ "campaignId": campaign })).await,
         vec!["in campaign"]
     );
-    assert_eq!(
-        names(&app, json!({ "scope": "CATALOG" })).await,
-        vec!["catalog 100%"]
-    );
-    assert_eq!(
-        names(&app, json!({ "status": "INACTIVE" })).await,
-        vec!["switched off"]
-    );
-    assert_eq!(
-        names(&app, json!({ "status": "SCHEDULED" })).await,
-        vec!["later"]
-    );
+    assert_eq!(names(&app, json!({ "scope": "CATALOG" })).await, vec!["catalog 100%"]);
+    assert_eq!(names(&app, json!({ "status": "INACTIVE" })).await, vec!["switched off"]);
+    assert_eq!(names(&app, json!({ "status": "SCHEDULED" })).await, vec!["later"]);
     assert_eq!(
         names(&app, json!({ "status": "EXPIRED" })).await,
         vec!["over", "summer"]
@@ -634,6 +593,11 @@ async fn promotions_are_filtered_by_campaign_scope_status_activity_and_name() {
         names(&app, json!({ "nameContains": "IN CAMP", "scope": "CART" })).await,
         vec!["in campaign"]
     );
-    let data = app.data("query($id: ID!) { campaign(id: $id) { promotions { totalCount edges { node { name } } } } }", json!({ "id": campaign })).await;
+    let data = app
+        .data(
+            "query($id: ID!) { campaign(id: $id) { promotions { totalCount edges { node { name } } } } }",
+            json!({ "id": campaign }),
+        )
+        .await;
     assert_eq!(data["campaign"]["promotions"]["totalCount"], 1);
 }

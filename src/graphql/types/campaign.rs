@@ -59,8 +59,7 @@ impl CampaignObject {
             campaign_id: Some(self.0.id),
             ..Default::default()
         };
-        let page =
-            promotions::list(&state.db, &filter, Utc::now(), page_request(first, after)?).await?;
+        let page = promotions::list(&state.db, &filter, Utc::now(), page_request(first, after)?).await?;
         Ok(connection(page, had_cursor, |p| p.id, PromotionObject))
     }
     /// Usage summed over this campaign's promotions (no limit of its own).

@@ -20,8 +20,7 @@ pub type Conn<T> = Connection<String, T, ConnectionFields>;
 
 /// Parses a GraphQL ID argument as a UUID; a malformed one is BAD_USER_INPUT on `field`.
 pub fn parse_id(field: &str, id: &ID) -> Result<Uuid, AppError> {
-    Uuid::parse_str(id.as_str())
-        .map_err(|_| AppError::bad_input(field, "is not an id this service issued"))
+    Uuid::parse_str(id.as_str()).map_err(|_| AppError::bad_input(field, "is not an id this service issued"))
 }
 
 /// Parses `first`/`after` into a page request.
@@ -37,11 +36,7 @@ pub fn connection<T: OutputType, U>(
     node: impl Fn(U) -> T,
 ) -> Conn<T> {
     let total_count = i32::try_from(page.total_count).unwrap_or(i32::MAX);
-    let mut conn = Connection::with_additional_fields(
-        had_cursor,
-        page.has_next_page,
-        ConnectionFields { total_count },
-    );
+    let mut conn = Connection::with_additional_fields(had_cursor, page.has_next_page, ConnectionFields { total_count });
     conn.edges.extend(
         page.items
             .into_iter()

@@ -59,9 +59,7 @@ impl CouponObject {
             return Ok(None);
         };
         let state = ctx.data_unchecked::<AppState>();
-        Ok(coupons::find_batch(&state.db, id)
-            .await?
-            .map(CouponBatchObject))
+        Ok(coupons::find_batch(&state.db, id).await?.map(CouponBatchObject))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -131,12 +129,7 @@ impl CouponBatchObject {
             "DONE" => BatchStatus::Done,
             "FAILED" => BatchStatus::Failed,
             other => {
-                return Err(AppError::corrupt_row(
-                    "coupon_batches",
-                    self.0.id,
-                    format!("status {other:?}"),
-                )
-                .into());
+                return Err(AppError::corrupt_row("coupon_batches", self.0.id, format!("status {other:?}")).into());
             }
         })
     }
@@ -158,12 +151,7 @@ impl CouponBatchObject {
     ) -> Result<Conn<CouponObject>> {
         let state = ctx.data_unchecked::<AppState>();
         let had_cursor = after.is_some();
-        let page = coupons::list(
-            &state.db,
-            CouponOwner::Batch(self.0.id),
-            page_request(first, after)?,
-        )
-        .await?;
+        let page = coupons::list(&state.db, CouponOwner::Batch(self.0.id), page_request(first, after)?).await?;
         Ok(connection(page, had_cursor, |c| c.id, CouponObject))
     }
 }

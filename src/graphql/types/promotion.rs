@@ -1,17 +1,13 @@
 //! `Promotion`, its target, conditions and action, and their inputs.
 
-use async_graphql::{
-    Context, Enum, ID, InputObject, Object, OneofObject, Result, SimpleObject, Union,
-};
+use async_graphql::{Context, Enum, ID, InputObject, Object, OneofObject, Result, SimpleObject, Union};
 use chrono::{DateTime, Utc};
 
 use super::campaign::CampaignObject;
 use super::common::{Conn, UsageStats, connection, page_request, parse_id};
 use super::coupon::CouponObject;
 use crate::app::AppState;
-use crate::domain::promotion::{
-    self as domain, ActionDraft, ConditionDraft, PromotionDraft, TargetDraft, TierDraft,
-};
+use crate::domain::promotion::{self as domain, ActionDraft, ConditionDraft, PromotionDraft, TargetDraft, TierDraft};
 use crate::error::AppError;
 use crate::graphql::scalars::Long;
 use crate::store::coupons::CouponOwner;
@@ -230,18 +226,12 @@ pub enum Condition {
 impl From<ConditionDraft> for Condition {
     fn from(c: ConditionDraft) -> Self {
         match c {
-            ConditionDraft::MinSubtotal(a) => {
-                Condition::MinSubtotal(MinSubtotalCondition { amount: Long(a) })
-            }
-            ConditionDraft::MinQuantity(q) => {
-                Condition::MinQuantity(MinQuantityCondition { quantity: q })
-            }
+            ConditionDraft::MinSubtotal(a) => Condition::MinSubtotal(MinSubtotalCondition { amount: Long(a) }),
+            ConditionDraft::MinQuantity(q) => Condition::MinQuantity(MinQuantityCondition { quantity: q }),
             ConditionDraft::MinCustomerReviews(r) => {
                 Condition::MinCustomerReviews(MinCustomerReviewsCondition { reviews: r })
             }
-            ConditionDraft::FirstOrderOnly(f) => Condition::FirstOrder(FirstOrderCondition {
-                first_order_only: f,
-            }),
+            ConditionDraft::FirstOrderOnly(f) => Condition::FirstOrder(FirstOrderCondition { first_order_only: f }),
             ConditionDraft::DaysOfWeek(days) => Condition::DaysOfWeek(DaysOfWeekCondition {
                 days: days.into_iter().map(Into::into).collect(),
             }),
@@ -463,9 +453,7 @@ impl ConditionInput {
             ConditionInput::MinQuantity(q) => ConditionDraft::MinQuantity(q),
             ConditionInput::MinCustomerReviews(r) => ConditionDraft::MinCustomerReviews(r),
             ConditionInput::FirstOrderOnly(f) => ConditionDraft::FirstOrderOnly(f),
-            ConditionInput::DaysOfWeek(days) => {
-                ConditionDraft::DaysOfWeek(days.into_iter().map(Into::into).collect())
-            }
+            ConditionInput::DaysOfWeek(days) => ConditionDraft::DaysOfWeek(days.into_iter().map(Into::into).collect()),
         }
     }
 }

@@ -1,0 +1,234 @@
+//! The checkout half of the API: carts in, priced results out.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+
+use super::promotion::PromotionObject;
+use crate::app::AppState;
+use crate::domain::cart::{CartDraft, CustomerDraft, LineDraft};
+use crate::domain::engine::{self, PricedCart};
+use crate::graphql::scalars::Long;
+use crate::store::promotions;
+
+#[derive(InputObject)]
+pub struct CartInput {
+    /// ISO 4217.
+    pub currency: String,
+    pub customer: Option<CustomerInput>,
+    /// At most 200 lines.
+    pub lines: Vec<CartLineInput>,
+    #[graphql(default_with = "Some(Long(0))")]
+    pub shipping_amount: Option<Long>,
+    /// At most 10 codes.
+    pub coupon_codes: Option<Vec<String>>,
+}
+
+#[derive(InputObject)]
+pub struct CustomerInput {
+    pub id: String,
+    pub segments: Option<Vec<String>>,
+    /// Review-based promotions: how many reviews this customer has written.
+    #[graphql(default_with = "Some(0)")]
+    pub review_count: Option<i32>,
+    /// Earlier orders; 0 means this is the first.
+    #[graphql(default_with = "Some(0)")]
+    pub order_count: Option<i32>,
+}
+
+#[derive(InputObject)]
+pub struct CartLineInput {
+    pub id: String,
+    pub product_id: String,
+    pub category_ids: Option<Vec<String>>,
+    pub brand_id: Option<String>,
+    /// 1..10000.
+    pub quantity: i32,
+    /// Minor units, before any promotion.
+    pub unit_price: Long,
+    /// Average review rating of the product, 0-5.
+    pub rating: Option<f64>,
+}
+
+impl CartInput {
+    /// The domain draft; an explicit null on a defaulted field means its default.
+    pub fn into_draft(self) -> CartDraft {
+        CartDraft {
+            currency: self.currency,
+            customer: self.customer.map(|c| CustomerDraft {
+                id: c.id,
+                segments: c.segments.unwrap_or_default(),
+                review_count: c.review_count.unwrap_or(0),
+                order_count: c.order_count.unwrap_or(0),
+            }),
+            lines: self
+                .lines
+                .into_iter()
+                .map(|l| LineDraft {
+                    id: l.id,
+                    product_id: l.product_id,
+                    category_ids: l.category_ids.unwrap_or_default(),
+                    brand_id: l.brand_id,
+                    quantity: l.quantity,
+                    unit_price: l.unit_price.0,
+                    rating: l.rating,
+                })
+                .collect(),
+            shipping_amount: self.shipping_amount.map_or(0, |s| s.0),
+            coupon_codes: self.coupon_codes.unwrap_or_default(),
+        }
+    }
+}
+
+/// Why a promotion or coupon did not apply.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::engine::RejectionReason")]
+pub enum RejectionReason {
+    CouponNotFound,
+    CouponInactive,
+    CouponNotYetValid,
+    CouponExpired,
+    CouponUsageLimitReached,
+    PromotionInactive,
+    PromotionUsageLimitReached,
+    CustomerUsageLimitReached,
+    CustomerRequired,
+    CustomerSegmentMismatch,
+    CurrencyMismatch,
+    NoEligibleItems,
+    MinSubtotalNotMet,
+    MinQuantityNotMet,
+    MinCustomerReviewsNotMet,
+    NotFirstOrder,
+    DayOfWeekMismatch,
+    NotStackable,
+    StoppedByHigherPriority,
+    NothingToDiscount,
+}
+
+/// What a cart gets.
+pub struct PromotionResultObject(pub PricedCart);
+
+#[Object(name = "PromotionResult")]
+impl PromotionResultObject {
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+    async fn subtotal(&self) -> Long {
+        Long(self.0.subtotal)
+    }
+    /// Line discounts plus the shipping discount.
+    async fn discount_total(&self) -> Long {
+        Long(self.0.discount_total)
+    }
+    async fn shipping_amount(&self) -> Long {
+        Long(self.0.shipping_amount)
+    }
+    async fn shipping_discount(&self) -> Long {
+        Long(self.0.shipping_discount)
+    }
+    /// subtotal + shippingAmount - discountTotal
+    async fn total(&self) -> Long {
+        Long(self.0.total)
+    }
+    async fn lines(&self) -> Vec<LineResult> {
+        self.0.lines.iter().map(LineResult::from).collect()
+    }
+    async fn applied(&self) -> Vec<AppliedPromotion> {
+        self.0.applied.iter().map(AppliedPromotion::from).collect()
+    }
+    /// Submitted coupons that did not apply, and automatic promotions that target the cart but did not apply.
+    async fn rejected(&self) -> Vec<RejectedPromotion> {
+        self.0
+            .rejected
+            .iter()
+            .map(|r| RejectedPromotion {
+                promotion_id: r.promotion_id.map(|id| ID(id.to_string())),
+                coupon_code: r.coupon_code.clone(),
+                reason: r.reason.into(),
+                message: r.message.clone(),
+            })
+            .collect()
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct LineResult {
+    pub line_id: String,
+    pub quantity: i32,
+    pub unit_price: Long,
+    pub subtotal: Long,
+    pub discount: Long,
+    pub total: Long,
+    pub adjustments: Vec<LineAdjustment>,
+}
+
+impl From<&engine::PricedLine> for LineResult {
+    fn from(l: &engine::PricedLine) -> Self {
+        Self {
+            line_id: l.line_id.clone(),
+            quantity: l.quantity,
+            unit_price: Long(l.unit_price),
+            subtotal: Long(l.subtotal),
+            discount: Long(l.discount),
+            total: Long(l.total),
+            adjustments: l
+                .adjustments
+                .iter()
+                .map(|a| LineAdjustment {
+                    promotion_id: ID(a.promotion_id.to_string()),
+                    coupon_code: a.coupon_code.clone(),
+                    amount: Long(a.amount),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct LineAdjustment {
+    pub promotion_id: ID,
+    pub coupon_code: Option<String>,
+    pub amount: Long,
+}
+
+/// A promotion that applied, and how much it gave.
+pub struct AppliedPromotion(pub engine::Applied);
+
+impl From<&engine::Applied> for AppliedPromotion {
+    fn from(a: &engine::Applied) -> Self {
+        Self(a.clone())
+    }
+}
+
+#[Object]
+impl AppliedPromotion {
+    async fn promotion_id(&self) -> ID {
+        ID(self.0.promotion_id.to_string())
+    }
+    /// The promotion as it is now (from the snapshot, else the database).
+    async fn promotion(&self, ctx: &Context<'_>) -> Result<Option<PromotionObject>> {
+        let state = ctx.data_unchecked::<AppState>();
+        if let Some(offer) = state.pricing.snapshot().offer(self.0.promotion_id) {
+            return Ok(Some(PromotionObject(offer.promotion.clone())));
+        }
+        Ok(promotions::find(&state.db, self.0.promotion_id)
+            .await?
+            .map(PromotionObject))
+    }
+    async fn coupon_code(&self) -> Option<&str> {
+        self.0.coupon_code.as_deref()
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn amount(&self) -> Long {
+        Long(self.0.amount)
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct RejectedPromotion {
+    pub promotion_id: Option<ID>,
+    pub coupon_code: Option<String>,
+    pub reason: RejectionReason,
+    pub message: String,
+}
