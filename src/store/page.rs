@@ -80,21 +80,18 @@ pub async fn fetch<E, C>(db: &C, select: Select<E>, id: E::Column, page: PageReq
 where
     E: EntityTrait,
     E::Model: Send + Sync,
-    C: ConnectionTrait,
+    C: ConnectionTrait + Sync,
 {
-    let total_count = select.clone().count(db).await?;
+    let count = select.clone().count(db);
     let mut query = select;
     if let Some(after) = page.after {
         query = query.filter(id.lt(after));
     }
-    let mut items = query.order_by_desc(id).limit(page.first + 1).all(db).await?;
+    // The count and the page run at once (on two pooled connections).
+    let (total_count, mut items) = tokio::try_join!(count, query.order_by_desc(id).limit(page.first + 1).all(db))?;
     let has_next_page = items.len() as u64 > page.first;
     items.truncate(page.first as usize);
-    Ok(Page {
-        items,
-        has_next_page,
-        total_count,
-    })
+    Ok(Page { items, has_next_page, total_count })
 }
 
 #[cfg(test)]

@@ -416,19 +416,15 @@ pub async fn list(
 }
 
 /// Decodes rows, loading their targets and tiers in two queries.
-async fn decode_rows(db: &impl ConnectionTrait, rows: Vec<promotion::Model>) -> AppResult<Vec<Promotion>> {
+async fn decode_rows(db: &(impl ConnectionTrait + Sync), rows: Vec<promotion::Model>) -> AppResult<Vec<Promotion>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let targets = promotion_target::Entity::find()
-        .filter(promotion_target::Column::PromotionId.is_in(ids.clone()))
-        .all(db)
-        .await?;
-    let tiers = promotion_tier::Entity::find()
-        .filter(promotion_tier::Column::PromotionId.is_in(ids))
-        .all(db)
-        .await?;
+    let (targets, tiers) = tokio::try_join!(
+        promotion_target::Entity::find().filter(promotion_target::Column::PromotionId.is_in(ids.clone())).all(db),
+        promotion_tier::Entity::find().filter(promotion_tier::Column::PromotionId.is_in(ids)).all(db),
+    )?;
     decode_with(rows, targets, tiers)
 }
 
