@@ -1,11 +1,12 @@
 //! Relay-style forward pagination in SQL: newest first by id (UUIDv7 ids
-//! are time-ordered), keyset on the id, `first + 1` rows to know whether a
-//! next page exists, and a COUNT with the same filter for `totalCount`.
+//! are time-ordered), keyset on the id, `first + 1` ids to know whether a
+//! next page exists (then the rows of those ids), and a COUNT with the same filter for `totalCount`.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select, Statement, Value,
 };
 use uuid::Uuid;
 
@@ -82,16 +83,89 @@ where
     E::Model: Send + Sync,
     C: ConnectionTrait + Sync,
 {
-    let count = select.clone().count(db);
-    let mut query = select;
+    // Ids only: the filter and the order are answered from indexes alone,
+    // without reading every row the keyset walk passes over.
+    let count = select.clone().select_only().column(id).count(db);
+    let mut ids_query = select.clone().select_only().column(id);
     if let Some(after) = page.after {
-        query = query.filter(id.lt(after));
+        ids_query = ids_query.filter(id.lt(after));
     }
+    let ids = ids_query
+        .order_by_desc(id)
+        .limit(page.first + 1)
+        .into_tuple::<Uuid>()
+        .all(db);
     // The count and the page run at once (on two pooled connections).
-    let (total_count, mut items) = tokio::try_join!(count, query.order_by_desc(id).limit(page.first + 1).all(db))?;
-    let has_next_page = items.len() as u64 > page.first;
-    items.truncate(page.first as usize);
-    Ok(Page { items, has_next_page, total_count })
+    let (total_count, mut ids) = tokio::try_join!(count, ids)?;
+    let has_next_page = ids.len() as u64 > page.first;
+    ids.truncate(page.first as usize);
+    let items = if ids.is_empty() {
+        Vec::new()
+    } else {
+        E::find().filter(id.is_in(ids)).order_by_desc(id).all(db).await?
+    };
+    Ok(Page {
+        items,
+        has_next_page,
+        total_count,
+    })
+}
+
+/// One page of the rows whose ids `ids_sql` (with its `values`) selects as
+/// column `id`: the count and the page of ids come from that statement alone,
+/// then the page's rows by id.
+pub async fn fetch_by_ids<E, C>(
+    db: &C,
+    (ids_sql, values): (String, Vec<Value>),
+    id: E::Column,
+    page: PageRequest,
+) -> Result<Page<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+    C: ConnectionTrait + Sync,
+{
+    let count_sql = format!("SELECT count(*) AS n FROM ({ids_sql}) ids");
+    let count = db.query_one_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        count_sql,
+        values.clone(),
+    ));
+    let mut page_values = values.clone();
+    let after = match page.after {
+        Some(after) => {
+            page_values.push(after.into());
+            format!("WHERE ids.id < ${}", page_values.len())
+        }
+        None => String::new(),
+    };
+    let page_sql = format!(
+        "SELECT ids.id FROM ({ids_sql}) ids {after} ORDER BY ids.id DESC LIMIT {}",
+        page.first + 1
+    );
+    let ids = db.query_all_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        page_sql,
+        page_values,
+    ));
+    let (count, rows) = tokio::try_join!(count, ids)?;
+    let total_count: i64 = match count {
+        Some(row) => row.try_get("", "n")?,
+        None => 0,
+    };
+    let mut ids: Vec<Uuid> = rows.iter().map(|r| r.try_get("", "id")).collect::<Result<_, _>>()?;
+    let has_next_page = ids.len() as u64 > page.first;
+    ids.truncate(page.first as usize);
+    let items = if ids.is_empty() {
+        Vec::new()
+    } else {
+        E::find().filter(id.is_in(ids)).order_by_desc(id).all(db).await?
+    };
+    Ok(Page {
+        items,
+        has_next_page,
+        total_count: u64::try_from(total_count).unwrap_or(0),
+    })
 }
 
 #[cfg(test)]

@@ -337,76 +337,107 @@ fn status_condition(status: PromotionStatus, now: DateTime<Utc>) -> SimpleExpr {
     }
 }
 
-/// "Can discount an item with this product, category and brand": untargeted
-/// or targeted at any of them, and not excluding the product. One semi-join
-/// over the (kind, value) index plus the partial index of untargeted rows.
-fn item_condition(filter: &PromotionFilter) -> Option<SimpleExpr> {
-    let pairs: Vec<(&str, &String)> = [
-        ("PRODUCT", &filter.product_id),
-        ("CATEGORY", &filter.category_id),
-        ("BRAND", &filter.brand_id),
-    ]
-    .into_iter()
-    .filter_map(|(kind, value)| value.as_ref().map(|v| (kind, v)))
-    .collect();
-    if pairs.is_empty() {
-        return None;
-    }
-    let matches = (0..pairs.len())
-        .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 1, 2 * i + 2))
-        .collect::<Vec<_>>()
-        .join(" OR ");
-    let mut values: Vec<Value> = pairs
-        .iter()
-        .flat_map(|(k, v)| [Value::from(*k), Value::from((*v).clone())])
+/// The item a filter describes: (kind, value) pairs to match, and the
+/// product that must not be excluded.
+struct Item {
+    pairs: Vec<(&'static str, String)>,
+    product: Option<String>,
+}
+
+impl Item {
+    fn of(filter: &PromotionFilter) -> Option<Self> {
+        let pairs: Vec<(&'static str, String)> = [
+            ("PRODUCT", &filter.product_id),
+            ("CATEGORY", &filter.category_id),
+            ("BRAND", &filter.brand_id),
+        ]
+        .into_iter()
+        .filter_map(|(kind, value)| value.clone().map(|v| (kind, v)))
         .collect();
-    let mut sql = format!(
-        "promotions.id IN (SELECT promotion_id FROM promotion_targets WHERE {matches} \
-         UNION ALL SELECT id FROM promotions WHERE NOT targeted)"
-    );
-    if let Some(product) = &filter.product_id {
-        sql.push_str(&format!(
-            " AND NOT EXISTS (SELECT 1 FROM promotion_targets x WHERE x.promotion_id = promotions.id \
-             AND x.kind = 'EXCLUDE_PRODUCT' AND x.value = ${})",
-            values.len() + 1
-        ));
-        values.push(product.clone().into());
+        (!pairs.is_empty()).then(|| Item {
+            pairs,
+            product: filter.product_id.clone(),
+        })
     }
-    Some(Expr::cust_with_values(sql, values))
+
+    /// SQL (with `$1..`) for the ids of promotions that can discount the item:
+    /// untargeted, or targeted at any pair, and not excluding the product.
+    /// Answered from two indexes alone: (kind, value, promotion_id) and the
+    /// partial index of untargeted promotions.
+    fn candidate_ids(&self) -> (String, Vec<Value>) {
+        let matches = (0..self.pairs.len())
+            .map(|i| format!("(kind = ${} AND value = ${})", 2 * i + 1, 2 * i + 2))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let mut values: Vec<Value> = self
+            .pairs
+            .iter()
+            .flat_map(|(k, v)| [Value::from(*k), Value::from(v.clone())])
+            .collect();
+        let mut sql = format!(
+            "SELECT c.id FROM (SELECT promotion_id AS id FROM promotion_targets WHERE {matches} \
+             UNION SELECT id FROM promotions WHERE NOT targeted) c"
+        );
+        if let Some(product) = &self.product {
+            values.push(product.clone().into());
+            sql.push_str(&format!(
+                " WHERE NOT EXISTS (SELECT 1 FROM promotion_targets x WHERE x.promotion_id = c.id \
+                 AND x.kind = 'EXCLUDE_PRODUCT' AND x.value = ${})",
+                values.len()
+            ));
+        }
+        (sql, values)
+    }
 }
 
 /// A filtered page, newest first; status is derived at `now`.
 #[tracing::instrument(skip_all)]
 pub async fn list(
-    db: &impl ConnectionTrait,
+    db: &(impl ConnectionTrait + Sync),
     filter: &PromotionFilter,
     now: DateTime<Utc>,
     page: PageRequest,
 ) -> AppResult<Page<Promotion>> {
     use promotion::Column;
-    let mut select = promotion::Entity::find();
-    if let Some(campaign) = filter.campaign_id {
-        select = select.filter(Column::CampaignId.eq(campaign));
-    }
-    if let Some(scope) = filter.scope {
-        select = select.filter(Column::Scope.eq(scope_code(scope)));
-    }
-    if let Some(status) = filter.status {
-        select = select.filter(status_condition(status, now));
-    }
-    if let Some(at) = filter.active_at {
-        select = select.filter(Expr::cust_with_values(IN_WINDOW, [at]));
-    }
-    if let Some(text) = &filter.name_contains {
-        select = select.filter(Expr::cust_with_values(
-            "promotions.name ILIKE $1",
-            [super::like_pattern(text)],
-        ));
-    }
-    if let Some(item) = item_condition(filter) {
-        select = select.filter(item);
-    }
-    let page = page::fetch(db, select, Column::Id, page).await?;
+    let item = Item::of(filter);
+    let only_item = filter.campaign_id.is_none()
+        && filter.scope.is_none()
+        && filter.status.is_none()
+        && filter.active_at.is_none()
+        && filter.name_contains.is_none();
+    let page = match item {
+        // The catalog's hot question ("what can discount this item?") never
+        // touches the promotions table until the page's own rows.
+        Some(item) if only_item => {
+            page::fetch_by_ids::<promotion::Entity, _>(db, item.candidate_ids(), Column::Id, page).await?
+        }
+        item => {
+            let mut select = promotion::Entity::find();
+            if let Some(campaign) = filter.campaign_id {
+                select = select.filter(Column::CampaignId.eq(campaign));
+            }
+            if let Some(scope) = filter.scope {
+                select = select.filter(Column::Scope.eq(scope_code(scope)));
+            }
+            if let Some(status) = filter.status {
+                select = select.filter(status_condition(status, now));
+            }
+            if let Some(at) = filter.active_at {
+                select = select.filter(Expr::cust_with_values(IN_WINDOW, [at]));
+            }
+            if let Some(text) = &filter.name_contains {
+                select = select.filter(Expr::cust_with_values(
+                    "promotions.name ILIKE $1",
+                    [super::like_pattern(text)],
+                ));
+            }
+            if let Some(item) = item {
+                let (sql, values) = item.candidate_ids();
+                select = select.filter(Expr::cust_with_values(format!("promotions.id IN ({sql})"), values));
+            }
+            page::fetch(db, select, Column::Id, page).await?
+        }
+    };
     let items = decode_rows(db, page.items).await?;
     Ok(Page {
         items,
@@ -422,8 +453,12 @@ async fn decode_rows(db: &(impl ConnectionTrait + Sync), rows: Vec<promotion::Mo
     }
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let (targets, tiers) = tokio::try_join!(
-        promotion_target::Entity::find().filter(promotion_target::Column::PromotionId.is_in(ids.clone())).all(db),
-        promotion_tier::Entity::find().filter(promotion_tier::Column::PromotionId.is_in(ids)).all(db),
+        promotion_target::Entity::find()
+            .filter(promotion_target::Column::PromotionId.is_in(ids.clone()))
+            .all(db),
+        promotion_tier::Entity::find()
+            .filter(promotion_tier::Column::PromotionId.is_in(ids))
+            .all(db),
     )?;
     decode_with(rows, targets, tiers)
 }

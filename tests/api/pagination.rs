@@ -106,3 +106,32 @@ async fn bad_page_arguments_are_bad_user_input() {
     let (code, field) = app.error("{ campaigns(first: 1000) { totalCount } }", json!({})).await;
     assert_eq!((code.as_str(), field.as_deref()), ("BAD_USER_INPUT", Some("first")));
 }
+
+#[tokio::test]
+async fn item_filtered_pages_walk_every_match_once() {
+    let app = spawn_app().await;
+    for i in 0..5 {
+        app.create_promotion(promotion_input(
+            json!({ "name": format!("t{i}"), "target": { "productIds": ["sku"] } }),
+        ))
+        .await;
+        app.create_promotion(promotion_input(
+            json!({ "name": format!("o{i}"), "target": { "productIds": ["other"] } }),
+        ))
+        .await;
+    }
+    app.create_promotion(promotion_input(json!({ "name": "all" }))).await;
+    let q = "query($after: String) { promotions(first: 4, after: $after, filter: {productId: \"sku\"}) { totalCount pageInfo { hasNextPage endCursor } edges { node { name } } } }";
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..3 {
+        let p = app.data(q, json!({ "after": after })).await["promotions"].clone();
+        assert_eq!(p["totalCount"], 6);
+        seen.extend(names(&p));
+        if p["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = p["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen, vec!["all", "t4", "t3", "t2", "t1", "t0"]);
+}

@@ -514,6 +514,15 @@ async fn promotions_are_filtered_by_what_they_can_discount() {
         names(&app, json!({ "productId": "p9" })).await,
         vec!["everything", "everything but p1"]
     );
+    // With another filter the item condition runs inside the general query.
+    assert_eq!(
+        names(&app, json!({ "productId": "p1", "nameContains": "product" })).await,
+        vec!["product p1"]
+    );
+    assert_eq!(
+        names(&app, json!({ "productId": "p1", "scope": "CART" })).await,
+        vec!["everything", "product p1"]
+    );
     assert_eq!(
         names(&app, json!({ "categoryId": "shoes" })).await,
         vec!["category shoes", "everything", "everything but p1", "shoes but p1"]
