@@ -7,6 +7,11 @@ use promotions::app::{self, App};
 use promotions::config::{Config, ServeConfig};
 use promotions::{demo, graphql, telemetry};
 
+// GraphQL requests allocate many small values; glibc malloc was a quarter of
+// the CPU profile of previewPromotions (perf), mimalloc far less.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "promotions",
