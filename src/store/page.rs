@@ -81,7 +81,7 @@ pub async fn fetch<E, C>(db: &C, select: Select<E>, id: E::Column, page: PageReq
 where
     E: EntityTrait,
     E::Model: Send + Sync,
-    C: ConnectionTrait + Sync,
+    C: ConnectionTrait,
 {
     // Ids only: the filter and the order are answered from indexes alone,
     // without reading every row the keyset walk passes over.
@@ -123,7 +123,7 @@ pub async fn fetch_by_ids<E, C>(
 where
     E: EntityTrait,
     E::Model: Send + Sync,
-    C: ConnectionTrait + Sync,
+    C: ConnectionTrait,
 {
     let count_sql = format!("SELECT count(*) AS n FROM ({ids_sql}) ids");
     let count = db.query_one_raw(Statement::from_sql_and_values(

@@ -393,7 +393,7 @@ impl Item {
 /// A filtered page, newest first; status is derived at `now`.
 #[tracing::instrument(skip_all)]
 pub async fn list(
-    db: &(impl ConnectionTrait + Sync),
+    db: &impl ConnectionTrait,
     filter: &PromotionFilter,
     now: DateTime<Utc>,
     page: PageRequest,
@@ -447,7 +447,7 @@ pub async fn list(
 }
 
 /// Decodes rows, loading their targets and tiers in two queries.
-async fn decode_rows(db: &(impl ConnectionTrait + Sync), rows: Vec<promotion::Model>) -> AppResult<Vec<Promotion>> {
+async fn decode_rows(db: &impl ConnectionTrait, rows: Vec<promotion::Model>) -> AppResult<Vec<Promotion>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
