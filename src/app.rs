@@ -10,6 +10,9 @@ use tokio::net::TcpListener;
 use crate::config::{Config, ServeConfig};
 use crate::error::AppError;
 use crate::pricing::Pricing;
+use crate::redemption::Redemptions;
+use crate::redemption::pools::Pools;
+use crate::redemption::reconcile::Reconciler;
 use crate::{graphql, http, store};
 
 /// What every request handler shares; cheap to clone.
@@ -21,6 +24,8 @@ pub struct AppState {
     pub redis: redis::aio::ConnectionManager,
     /// The promotion snapshot and cart pricing.
     pub pricing: Arc<Pricing>,
+    /// Applying and releasing.
+    pub redemptions: Redemptions,
     /// Settings.
     pub config: Arc<Config>,
 }
@@ -118,16 +123,27 @@ impl App {
     pub async fn build(config: Config, serve: ServeConfig, migrate: bool) -> Result<Self, StartError> {
         let db = connect_db(&config, migrate).await?;
         let redis = connect_redis(&config).await?;
-        let pricing = Pricing::start(db.clone(), config.time_zone).await.map_err(|e| {
-            StartError::Snapshot(match e {
-                AppError::Unavailable(m) | AppError::Internal(m) => m,
-                other => format!("{other:?}"),
-            })
-        })?;
+        let pools = Pools::new(redis.clone(), &config.redis_key_prefix);
+        let pricing = Pricing::start(db.clone(), pools.clone(), config.time_zone)
+            .await
+            .map_err(|e| {
+                StartError::Snapshot(match e {
+                    AppError::Unavailable(m) | AppError::Internal(m) => m,
+                    other => format!("{other:?}"),
+                })
+            })?;
+        let reconciler = Reconciler::start(db.clone(), pools.clone(), pricing.clone());
+        let redemptions = Redemptions {
+            db: db.clone(),
+            pools,
+            pricing: pricing.clone(),
+            reconciler,
+        };
         let state = AppState {
             db,
             redis,
             pricing,
+            redemptions,
             config: Arc::new(config),
         };
         let schema = graphql::build(state.clone());

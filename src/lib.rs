@@ -14,6 +14,7 @@
 //! - [`outbox`]: events written in the change's transaction.
 //! - [`admin`]: use cases of the admin API.
 //! - [`pricing`]: the promotion snapshot and cart previews.
+//! - [`redemption`]: applying and releasing, with limits that cannot be exceeded.
 //! - [`graphql`]: schema and thin resolvers.
 //! - [`http`]: router, GraphiQL, health.
 //! - [`demo`]: demo data for local use.
@@ -28,5 +29,6 @@ pub mod graphql;
 pub mod http;
 pub mod outbox;
 pub mod pricing;
+pub mod redemption;
 pub mod store;
 pub mod telemetry;

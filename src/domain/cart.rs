@@ -46,7 +46,7 @@ pub struct CartDraft {
 }
 
 /// A valid cart line.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CartLine {
     /// Unique within the cart.
     pub id: String,
@@ -70,7 +70,7 @@ impl CartLine {
 }
 
 /// A valid customer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Customer {
     pub id: String,
     /// Sorted, de-duplicated.
@@ -81,7 +81,7 @@ pub struct Customer {
 }
 
 /// A valid cart.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Cart {
     /// Upper-case ISO 4217.
     pub currency: String,
@@ -149,6 +149,15 @@ impl Cart {
             shipping_amount,
             coupon_codes,
         })
+    }
+
+    /// A fingerprint of the cart (SHA-256 of its validated form): a retry of
+    /// an order must send the same cart.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        #[allow(clippy::expect_used)]
+        let bytes = serde_json::to_vec(self).expect("a cart serialises: it holds strings and numbers only");
+        sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Sum of the lines' subtotals.

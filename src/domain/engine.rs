@@ -85,7 +85,8 @@ impl UsageCounts for NoUsage {
 }
 
 /// Why a promotion or coupon did not apply (the contract's `RejectionReason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RejectionReason {
     CouponNotFound,
     CouponInactive,
@@ -110,7 +111,8 @@ pub enum RejectionReason {
 }
 
 /// One promotion's share of one line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Adjustment {
     pub promotion_id: Uuid,
     pub coupon_code: Option<String>,
@@ -118,7 +120,8 @@ pub struct Adjustment {
 }
 
 /// A priced line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PricedLine {
     pub line_id: String,
     pub quantity: i32,
@@ -133,7 +136,8 @@ pub struct PricedLine {
 }
 
 /// A promotion that applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Applied {
     pub promotion_id: Uuid,
     pub coupon_code: Option<String>,
@@ -144,7 +148,8 @@ pub struct Applied {
 }
 
 /// A promotion or coupon that did not apply, with the first failing reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Rejected {
     pub promotion_id: Option<Uuid>,
     pub coupon_code: Option<String>,
@@ -154,7 +159,8 @@ pub struct Rejected {
 }
 
 /// The priced cart (the contract's `PromotionResult` without redemption).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PricedCart {
     pub currency: String,
     pub subtotal: i64,

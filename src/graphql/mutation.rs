@@ -4,8 +4,11 @@ use async_graphql::{Context, ID, Object, Result};
 
 use crate::admin;
 use crate::app::AppState;
+use crate::domain::cart::Cart;
+use crate::error::AppError;
 
 use super::types::campaign::{CampaignInput, CampaignObject, CampaignStatus};
+use super::types::checkout::{ApplyPromotionsInput, PromotionResultObject, RedemptionObject};
 use super::types::common::parse_id;
 use super::types::coupon::{CouponInput, CouponObject};
 use super::types::promotion::{PromotionInput, PromotionObject};
@@ -69,6 +72,24 @@ impl Mutation {
         Ok(CouponObject(
             admin::coupons::create(&state.db, promotion_id, &draft).await?,
         ))
+    }
+
+    /// The checkout call: evaluates the cart, atomically reserves every usage limit
+    /// it touches and records the redemption under orderId. Idempotent per orderId:
+    /// a retry with the same cart returns the recorded result and counts nothing
+    /// twice; the same orderId with a different cart is a CONFLICT error. After a
+    /// release, or when nothing was recorded, the orderId is free again.
+    async fn apply_promotions(&self, ctx: &Context<'_>, input: ApplyPromotionsInput) -> Result<PromotionResultObject> {
+        let state = ctx.data_unchecked::<AppState>();
+        let cart = Cart::new("input.cart", &input.cart.into_draft()).map_err(AppError::from)?;
+        let applied = state.redemptions.apply(&input.order_id, &cart).await?;
+        Ok(PromotionResultObject(applied.cart, applied.redemption))
+    }
+
+    /// Gives the usage of a cancelled order back. Idempotent.
+    async fn release_redemption(&self, ctx: &Context<'_>, order_id: String) -> Result<RedemptionObject> {
+        let state = ctx.data_unchecked::<AppState>();
+        Ok(RedemptionObject(state.redemptions.release(&order_id).await?))
     }
 
     async fn set_coupon_active(&self, ctx: &Context<'_>, code: String, active: bool) -> Result<CouponObject> {

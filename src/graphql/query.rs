@@ -8,10 +8,10 @@ use crate::app::AppState;
 use crate::domain::cart::Cart;
 use crate::domain::coupon::normalize_code;
 use crate::error::AppError;
-use crate::store::{campaigns, coupons, promotions};
+use crate::store::{campaigns, coupons, promotions, redemptions};
 
 use super::types::campaign::{CampaignFilter, CampaignObject};
-use super::types::checkout::{CartInput, PromotionResultObject};
+use super::types::checkout::{CartInput, PromotionResultObject, RedemptionObject};
 use super::types::common::{Conn, connection, page_request, parse_id};
 use super::types::coupon::{CouponBatchObject, CouponObject};
 use super::types::promotion::{PromotionFilter, PromotionObject};
@@ -69,7 +69,15 @@ impl Query {
     async fn preview_promotions(&self, ctx: &Context<'_>, cart: CartInput) -> Result<PromotionResultObject> {
         let state = ctx.data_unchecked::<AppState>();
         let cart = Cart::new("cart", &cart.into_draft()).map_err(AppError::from)?;
-        Ok(PromotionResultObject(state.pricing.preview(&cart).await?))
+        Ok(PromotionResultObject(state.pricing.preview(&cart).await?, None))
+    }
+
+    /// The order's redemption: the counted one, else the latest released one.
+    async fn redemption(&self, ctx: &Context<'_>, order_id: String) -> Result<Option<RedemptionObject>> {
+        let state = ctx.data_unchecked::<AppState>();
+        Ok(redemptions::find_latest(&state.db, order_id.trim())
+            .await?
+            .map(RedemptionObject))
     }
 
     /// Matched case-insensitively; null when no coupon has this code.

@@ -12,16 +12,18 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc, Weekday};
-use sea_orm::DatabaseConnection;
 use sea_orm::sqlx::postgres::PgListener;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use uuid::Uuid;
 
 use crate::domain::cart::Cart;
 use crate::domain::coupon::{Coupon, normalize_code};
 use crate::domain::engine::{self, Evaluation, PricedCart, SubmittedCoupon, UsageCounts};
 use crate::domain::promotion::DayOfWeek;
+use crate::domain::promotion::Promotion;
 use crate::error::{AppError, AppResult};
-use crate::store::{campaigns, coupons, promotions};
+use crate::redemption::pools::{Pool, Pools, Scope};
+use crate::store::{campaigns, coupons, promotions, redemptions};
 use snapshot::Snapshot;
 
 use crate::store::{CHANGES_CHANNEL, Change};
@@ -38,36 +40,107 @@ const COUPON_CACHE_SIZE: u64 = 100_000;
 /// The pricing service, shared by all requests.
 pub struct Pricing {
     db: DatabaseConnection,
+    pools: Pools,
     snapshot: RwLock<Arc<Snapshot>>,
     coupons: moka::sync::Cache<String, Option<Arc<Coupon>>>,
     time_zone: chrono_tz::Tz,
 }
 
-/// Usage counts as stored in PostgreSQL (reconciled counts of promotions and
-/// coupons). Per-customer counts are not kept there: they read as 0 until
-/// the live Redis counters of the redemption flow replace this.
-struct StoredUsage<'a> {
-    snapshot: &'a Snapshot,
-    coupons: &'a [Arc<Coupon>],
+/// Usage counts for one evaluation: live counts from the Redis pools (or
+/// PostgreSQL's slots where Redis has no state), plus the limits a failed
+/// reservation found full (read as exhausted).
+#[derive(Debug, Default, Clone)]
+pub struct Usage {
+    promotion: HashMap<Uuid, i64>,
+    promotion_customer: HashMap<Uuid, i64>,
+    coupon: HashMap<Uuid, i64>,
+    coupon_customer: HashMap<Uuid, i64>,
 }
 
-impl UsageCounts for StoredUsage<'_> {
-    fn promotion(&self, id: Uuid) -> i64 {
-        self.snapshot
-            .offer(id)
-            .map_or(0, |o| o.promotion.redemption_count.into())
+impl Usage {
+    /// Marks the limit behind `pool` as used up for this evaluation.
+    pub fn exhaust(&mut self, pool: &Pool) {
+        self.set(pool, i64::MAX);
     }
-    fn promotion_customer(&self, _: Uuid, _: &str) -> i64 {
-        0
+
+    fn set(&mut self, pool: &Pool, count: i64) {
+        let map = match pool.scope {
+            Scope::Promotion => &mut self.promotion,
+            Scope::PromotionCustomer => &mut self.promotion_customer,
+            Scope::Coupon => &mut self.coupon,
+            Scope::CouponCustomer => &mut self.coupon_customer,
+        };
+        let entry = map.entry(pool.owner).or_insert(0);
+        *entry = (*entry).max(count);
+    }
+}
+
+impl UsageCounts for Usage {
+    fn promotion(&self, id: Uuid) -> i64 {
+        self.promotion.get(&id).copied().unwrap_or(0)
+    }
+    fn promotion_customer(&self, id: Uuid, _: &str) -> i64 {
+        self.promotion_customer.get(&id).copied().unwrap_or(0)
     }
     fn coupon(&self, id: Uuid) -> i64 {
-        self.coupons
-            .iter()
-            .find(|c| c.id == id)
-            .map_or(0, |c| c.times_used.into())
+        self.coupon.get(&id).copied().unwrap_or(0)
     }
-    fn coupon_customer(&self, _: Uuid, _: &str) -> i64 {
-        0
+    fn coupon_customer(&self, id: Uuid, _: &str) -> i64 {
+        self.coupon_customer.get(&id).copied().unwrap_or(0)
+    }
+}
+
+/// The pools (limits) a promotion touches for this customer, with its coupon.
+pub fn pools_of(promotion: &Promotion, coupon: Option<&Coupon>, customer: Option<&str>) -> Vec<Pool> {
+    let mut pools = Vec::new();
+    let d = &promotion.definition;
+    let mut push = |scope, owner, customer: Option<&str>, limit: Option<i32>| {
+        if let Some(limit) = limit {
+            pools.push(Pool {
+                scope,
+                owner,
+                customer: customer.map(str::to_owned),
+                limit,
+            });
+        }
+    };
+    push(Scope::Promotion, promotion.id, None, d.total_usage_limit);
+    if let Some(c) = customer {
+        push(
+            Scope::PromotionCustomer,
+            promotion.id,
+            Some(c),
+            d.usage_limit_per_customer,
+        );
+    }
+    if let Some(coupon) = coupon {
+        push(Scope::Coupon, coupon.id, None, coupon.definition.usage_limit);
+        if let Some(c) = customer {
+            push(
+                Scope::CouponCustomer,
+                coupon.id,
+                Some(c),
+                coupon.definition.usage_limit_per_customer,
+            );
+        }
+    }
+    pools
+}
+
+/// A priced cart with what was needed to price it.
+pub struct Priced {
+    pub cart: PricedCart,
+    pub snapshot: Arc<Snapshot>,
+    /// The coupons the cart's codes found.
+    pub coupons: Vec<Arc<Coupon>>,
+}
+
+impl Priced {
+    /// The promotion and coupon of an applied promotion.
+    pub fn parts(&self, promotion: Uuid, coupon: Option<Uuid>) -> Option<(Promotion, Option<Arc<Coupon>>)> {
+        let p = self.snapshot.offer(promotion)?.promotion.clone();
+        let c = coupon.and_then(|id| self.coupons.iter().find(|c| c.id == id).cloned());
+        Some((p, c))
     }
 }
 
@@ -85,9 +158,10 @@ fn weekday(now: DateTime<Utc>, tz: chrono_tz::Tz) -> DayOfWeek {
 
 impl Pricing {
     /// Loads the first snapshot and starts the task that keeps it fresh.
-    pub async fn start(db: DatabaseConnection, time_zone: chrono_tz::Tz) -> AppResult<Arc<Self>> {
+    pub async fn start(db: DatabaseConnection, pools: Pools, time_zone: chrono_tz::Tz) -> AppResult<Arc<Self>> {
         let pricing = Arc::new(Self {
             db,
+            pools,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             coupons: moka::sync::Cache::builder()
                 .max_capacity(COUPON_CACHE_SIZE)
@@ -125,32 +199,94 @@ impl Pricing {
         self.coupons.invalidate_all();
     }
 
-    async fn coupon(&self, code: &str) -> AppResult<Option<Arc<Coupon>>> {
+    async fn coupon(&self, db: &impl ConnectionTrait, code: &str) -> AppResult<Option<Arc<Coupon>>> {
         let Ok(code) = normalize_code("code", code) else {
             return Ok(None);
         };
         if let Some(cached) = self.coupons.get(&code) {
             return Ok(cached);
         }
-        let found = coupons::find_by_code(&self.db, &code).await?.map(Arc::new);
+        let found = coupons::find_by_code(db, &code).await?.map(Arc::new);
         self.coupons.insert(code, found.clone());
         Ok(found)
     }
 
-    /// Prices `cart` now, recording nothing.
-    #[tracing::instrument(skip_all, fields(cart.lines = cart.lines.len(), cart.codes = cart.coupon_codes.len()))]
+    /// Prices `cart` now with live usage counts, recording nothing.
     pub async fn preview(&self, cart: &Cart) -> AppResult<PricedCart> {
+        let (snapshot, coupons) = self.inputs(&self.db, cart).await?;
+        let usage = self.live_usage(&self.db, &snapshot, &coupons, cart).await?;
+        Ok(self.evaluate(cart, snapshot, coupons, &usage).cart)
+    }
+
+    /// The snapshot and the coupons of the cart's codes (None: no such code).
+    /// `db` is the connection to read coupons with (the caller's transaction, if any).
+    pub async fn inputs(
+        &self,
+        db: &impl ConnectionTrait,
+        cart: &Cart,
+    ) -> AppResult<(Arc<Snapshot>, Vec<Option<Arc<Coupon>>>)> {
         let mut found: Vec<Option<Arc<Coupon>>> = Vec::with_capacity(cart.coupon_codes.len());
         for code in &cart.coupon_codes {
-            found.push(self.coupon(code).await?);
+            found.push(self.coupon(db, code).await?);
         }
-        let snapshot = self.snapshot();
+        Ok((self.snapshot(), found))
+    }
+
+    /// Live counts of every limit the cart's candidates touch: from the
+    /// Redis pools, or from PostgreSQL's slots where Redis has no state.
+    #[tracing::instrument(skip_all)]
+    pub async fn live_usage(
+        &self,
+        db: &impl ConnectionTrait,
+        snapshot: &Snapshot,
+        coupons: &[Option<Arc<Coupon>>],
+        cart: &Cart,
+    ) -> AppResult<Usage> {
+        let customer = cart.customer.as_ref().map(|c| c.id.as_str());
+        let mut usage = Usage::default();
+        let mut touched: Vec<(Promotion, Option<Arc<Coupon>>)> = Vec::new();
+        for coupon in coupons.iter().flatten() {
+            if let Some(offer) = snapshot.offer(coupon.promotion_id) {
+                touched.push((offer.promotion.clone(), Some(coupon.clone())));
+            }
+        }
+        for offer in snapshot.offers_for(cart) {
+            let d = &offer.promotion.definition;
+            if d.total_usage_limit.is_some() || d.usage_limit_per_customer.is_some() {
+                touched.push((offer.promotion.clone(), None));
+            }
+        }
+        for (promotion, coupon) in touched {
+            let pools = pools_of(&promotion, coupon.as_deref(), customer);
+            if pools.is_empty() {
+                continue;
+            }
+            let counts = self.pools.counts(promotion.id, &pools).await?;
+            for (pool, count) in pools.iter().zip(counts) {
+                let count = match count {
+                    Some(c) => c,
+                    None => {
+                        let customer = pool.customer.as_deref().unwrap_or("");
+                        redemptions::used_slots(db, pool.scope.as_str(), pool.owner, customer)
+                            .await?
+                            .len() as i64
+                    }
+                };
+                usage.set(pool, count);
+            }
+        }
+        Ok(usage)
+    }
+
+    /// Evaluates `cart` with these inputs and usage counts.
+    pub fn evaluate(
+        &self,
+        cart: &Cart,
+        snapshot: Arc<Snapshot>,
+        found: Vec<Option<Arc<Coupon>>>,
+        usage: &Usage,
+    ) -> Priced {
         let now = Utc::now();
-        let coupons_found: Vec<Arc<Coupon>> = found.iter().flatten().cloned().collect();
-        let usage = StoredUsage {
-            snapshot: &snapshot,
-            coupons: &coupons_found,
-        };
         let submitted = cart
             .coupon_codes
             .iter()
@@ -160,14 +296,20 @@ impl Pricing {
                 found: coupon.as_deref().map(|c| (c, snapshot.offer(c.promotion_id))),
             })
             .collect();
-        Ok(engine::evaluate(&Evaluation {
+        let priced = engine::evaluate(&Evaluation {
             cart,
             now,
             weekday: weekday(now, self.time_zone),
             offers: snapshot.offers_for(cart),
             coupons: submitted,
-            usage: &usage,
-        }))
+            usage,
+        });
+        let coupons = found.iter().flatten().cloned().collect();
+        Priced {
+            cart: priced,
+            snapshot,
+            coupons,
+        }
     }
 }
 

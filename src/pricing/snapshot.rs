@@ -72,6 +72,15 @@ impl Snapshot {
         }
     }
 
+    /// Ids of the promotions with a usage limit (total or per customer).
+    pub fn limited_promotions(&self) -> Vec<Uuid> {
+        self.promotions
+            .iter()
+            .filter(|p| p.definition.total_usage_limit.is_some() || p.definition.usage_limit_per_customer.is_some())
+            .map(|p| p.id)
+            .collect()
+    }
+
     /// A promotion by id, if switched on and not over.
     pub fn offer(&self, id: Uuid) -> Option<Offer<'_>> {
         self.by_id.get(&id).map(|i| self.offer_at(*i))

@@ -8,6 +8,7 @@ pub mod coupons;
 pub mod entities;
 pub mod page;
 pub mod promotions;
+pub mod redemptions;
 
 use std::time::Duration;
 

@@ -114,6 +114,7 @@ pub struct TestApp {
     /// The app's own pool, for checking stored state.
     pub db: DatabaseConnection,
     database_url: String,
+    redis_url: String,
     redis_key_prefix: String,
     client: reqwest::Client,
 }
@@ -131,16 +132,31 @@ pub async fn spawn_app() -> TestApp {
 }
 
 impl TestApp {
-    /// Another replica of the same service: same database and Redis prefix.
+    /// Another replica of the same service: same database, Redis and prefix.
     pub async fn replica(&self) -> TestApp {
-        spawn_app_on(self.database_url.clone(), self.redis_key_prefix.clone()).await
+        spawn_app_at(
+            self.database_url.clone(),
+            self.redis_url.clone(),
+            self.redis_key_prefix.clone(),
+        )
+        .await
     }
 }
 
+/// Spawns the app with a fresh database against the Redis at `redis_url`.
+pub async fn spawn_app_with_redis(redis_url: &str) -> TestApp {
+    init_logs();
+    spawn_app_at(fresh_database().await, redis_url.to_owned(), "test:".to_owned()).await
+}
+
 async fn spawn_app_on(database_url: String, redis_key_prefix: String) -> TestApp {
+    spawn_app_at(database_url, redis_url(), redis_key_prefix).await
+}
+
+async fn spawn_app_at(database_url: String, redis_url: String, redis_key_prefix: String) -> TestApp {
     let config = Config {
         database_url: database_url.clone(),
-        redis_url: redis_url(),
+        redis_url: redis_url.clone(),
         redis_key_prefix: redis_key_prefix.clone(),
         database_max_connections: 5,
         time_zone: chrono_tz::UTC,
@@ -160,6 +176,7 @@ async fn spawn_app_on(database_url: String, redis_key_prefix: String) -> TestApp
         address,
         db,
         database_url,
+        redis_url,
         redis_key_prefix,
         client: reqwest::Client::new(),
     }
@@ -295,4 +312,77 @@ pub fn promotion_input(extra: Value) -> Value {
         }
     }
     input
+}
+
+/// A Redis server of the test's own (tests that flush or stop Redis must
+/// not touch the one other tests share). Killed on drop.
+pub struct OwnRedis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    /// Starts `redis-server` without persistence on a free port.
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let mut redis = OwnRedis { port, child: None };
+        redis.restart().await;
+        redis
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it again (empty) on the same port.
+    pub async fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("these tests need redis-server on PATH (apt-get install redis-server)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    /// Kills it (data gone, port closed).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// FLUSHALL.
+    pub async fn flushall(&self) {
+        let client = redis::Client::open(self.url()).expect("url");
+        let mut conn = client.get_multiplexed_async_connection().await.expect("connect");
+        let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.expect("FLUSHALL");
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }

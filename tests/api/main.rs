@@ -12,4 +12,5 @@ mod outbox;
 mod pagination;
 mod preview;
 mod promotions;
+mod redemption;
 mod schema;

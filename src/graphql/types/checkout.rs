@@ -1,6 +1,7 @@
 //! The checkout half of the API: carts in, priced results out.
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
 
 use super::promotion::PromotionObject;
 use crate::app::AppState;
@@ -8,6 +9,7 @@ use crate::domain::cart::{CartDraft, CustomerDraft, LineDraft};
 use crate::domain::engine::{self, PricedCart};
 use crate::graphql::scalars::Long;
 use crate::store::promotions;
+use crate::store::redemptions::Redemption;
 
 #[derive(InputObject)]
 pub struct CartInput {
@@ -104,8 +106,8 @@ pub enum RejectionReason {
     NothingToDiscount,
 }
 
-/// What a cart gets.
-pub struct PromotionResultObject(pub PricedCart);
+/// What a cart gets; `redemption` is set by applyPromotions when it recorded one.
+pub struct PromotionResultObject(pub PricedCart, pub Option<Redemption>);
 
 #[Object(name = "PromotionResult")]
 impl PromotionResultObject {
@@ -134,6 +136,10 @@ impl PromotionResultObject {
     }
     async fn applied(&self) -> Vec<AppliedPromotion> {
         self.0.applied.iter().map(AppliedPromotion::from).collect()
+    }
+    /// Set by applyPromotions when at least one promotion applied.
+    async fn redemption(&self) -> Option<RedemptionObject> {
+        self.1.clone().map(RedemptionObject)
     }
     /// Submitted coupons that did not apply, and automatic promotions that target the cart but did not apply.
     async fn rejected(&self) -> Vec<RejectedPromotion> {
@@ -231,4 +237,46 @@ pub struct RejectedPromotion {
     pub coupon_code: Option<String>,
     pub reason: RejectionReason,
     pub message: String,
+}
+
+#[derive(InputObject)]
+pub struct ApplyPromotionsInput {
+    /// The checkout's order id (1..200 characters); idempotency key.
+    pub order_id: String,
+    pub cart: CartInput,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::store::redemptions::RedemptionStatus")]
+pub enum RedemptionStatus {
+    Redeemed,
+    Released,
+}
+
+/// The usage an order recorded.
+pub struct RedemptionObject(pub Redemption);
+
+#[Object(name = "Redemption")]
+impl RedemptionObject {
+    async fn order_id(&self) -> &str {
+        &self.0.order_id
+    }
+    async fn customer_id(&self) -> Option<&str> {
+        self.0.customer_id.as_deref()
+    }
+    async fn status(&self) -> RedemptionStatus {
+        self.0.status.into()
+    }
+    async fn discount_total(&self) -> Long {
+        Long(self.0.discount_total)
+    }
+    async fn promotions(&self) -> Vec<AppliedPromotion> {
+        self.0.result.applied.iter().map(AppliedPromotion::from).collect()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn released_at(&self) -> Option<DateTime<Utc>> {
+        self.0.released_at
+    }
 }

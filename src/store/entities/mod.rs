@@ -9,3 +9,4 @@ pub mod outbox_event;
 pub mod promotion;
 pub mod promotion_target;
 pub mod promotion_tier;
+pub mod redemption;
