@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+
 //! Black-box tests of the running service: each test spawns the real app on
 //! port 0 with a fresh database (copied from a migrated template) and its own
 //! Redis key prefix, and talks GraphQL over HTTP. One binary, many modules:
