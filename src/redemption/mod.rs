@@ -27,7 +27,7 @@ use crate::domain::engine::PricedCart;
 use crate::domain::validation::identifier;
 use crate::error::{AppError, AppResult};
 use crate::outbox::{self, Event};
-use crate::pricing::{Priced, Pricing, pools_of};
+use crate::pricing::{Priced, Pricing, Usage, pools_of};
 use crate::store::redemptions::{self, RecordedPromotion, Redemption, SlotRow};
 use pools::{Pool, Pools, Reserved, Slot};
 use reconcile::Reconciler;
@@ -128,12 +128,16 @@ impl Redemptions {
         };
         match recorded {
             Ok(redemption) => {
-                for (promotion, _) in &held.by_promotion {
-                    // Best effort: a pending entry left behind is cleared by the reconciler.
-                    if let Err(e) = self.pools.confirm(*promotion, order_id).await {
-                        tracing::warn!(error = ?e, "confirming a reservation failed");
+                let promotions: Vec<Uuid> = held.by_promotion.iter().map(|(p, _)| *p).collect();
+                let (pools, order) = (self.pools.clone(), order_id.to_owned());
+                // Off the response path; a pending entry left behind is cleared by the reconciler.
+                tokio::spawn(async move {
+                    for promotion in promotions {
+                        if let Err(e) = pools.confirm(promotion, &order).await {
+                            tracing::warn!(error = ?e, "confirming a reservation failed");
+                        }
                     }
-                }
+                });
                 self.reconciler.touch(&priced.cart);
                 Ok(Outcome::Done(Box::new(Applied {
                     cart: priced.cart,
@@ -165,7 +169,9 @@ impl Redemptions {
     ) -> AppResult<(Priced, Held)> {
         let customer = cart.customer.as_ref().map(|c| c.id.as_str());
         let (snapshot, found) = self.pricing.inputs(db, cart).await?;
-        let mut usage = self.pricing.live_usage(db, &snapshot, &found, cart).await?;
+        // No counts are read first: the reservations themselves say which
+        // limit is full (one Redis call per limited promotion, not two).
+        let mut usage = Usage::default();
         let now = Utc::now().timestamp();
         for _ in 0..MAX_ROUNDS {
             let priced = self.pricing.evaluate(cart, snapshot.clone(), found.clone(), &usage);
