@@ -114,8 +114,10 @@ pub struct TestApp {
     /// The app's own pool, for checking stored state.
     pub db: DatabaseConnection,
     database_url: String,
-    redis_url: String,
-    redis_key_prefix: String,
+    /// The app's Redis.
+    pub redis_url: String,
+    /// The app's Redis key prefix.
+    pub redis_key_prefix: String,
     client: reqwest::Client,
 }
 

@@ -14,5 +14,6 @@ mod outbox;
 mod pagination;
 mod preview;
 mod promotions;
+mod reconcile;
 mod redemption;
 mod schema;
