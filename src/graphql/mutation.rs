@@ -1,17 +1,28 @@
 //! Mutation resolvers: parse, call one use case, map.
+//!
+//! Every use case runs [`detached`]: a client that disconnects mid-request
+//! cannot cancel a transaction half-way (a dropped future would hand its
+//! connection back with the transaction still open).
 
 use async_graphql::{Context, ID, Object, Result};
 
 use crate::admin;
 use crate::app::AppState;
 use crate::domain::cart::Cart;
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 
 use super::types::campaign::{CampaignInput, CampaignObject, CampaignStatus};
 use super::types::checkout::{ApplyPromotionsInput, PromotionResultObject, RedemptionObject};
 use super::types::common::parse_id;
 use super::types::coupon::{CouponInput, CouponObject};
 use super::types::promotion::{PromotionInput, PromotionObject};
+
+/// Runs a use case on its own task, to completion, whatever the request does.
+async fn detached<T: Send + 'static>(work: impl Future<Output = AppResult<T>> + Send + 'static) -> AppResult<T> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| AppError::Internal(format!("a use case task failed: {e}")))?
+}
 
 /// The root mutation.
 #[derive(Default)]
@@ -20,57 +31,66 @@ pub struct Mutation;
 #[Object]
 impl Mutation {
     async fn create_campaign(&self, ctx: &Context<'_>, input: CampaignInput) -> Result<CampaignObject> {
-        let state = ctx.data_unchecked::<AppState>();
+        let db = ctx.data_unchecked::<AppState>().db.clone();
+        let draft = input.into_draft();
         Ok(CampaignObject(
-            admin::campaigns::create(&state.db, &input.into_draft()).await?,
+            detached(async move { admin::campaigns::create(&db, &draft).await }).await?,
         ))
     }
 
     async fn update_campaign(&self, ctx: &Context<'_>, id: ID, input: CampaignInput) -> Result<CampaignObject> {
-        let state = ctx.data_unchecked::<AppState>();
-        let id = parse_id("id", &id)?;
+        let db = ctx.data_unchecked::<AppState>().db.clone();
+        let (id, draft) = (parse_id("id", &id)?, input.into_draft());
         Ok(CampaignObject(
-            admin::campaigns::update(&state.db, id, &input.into_draft()).await?,
+            detached(async move { admin::campaigns::update(&db, id, &draft).await }).await?,
         ))
     }
 
     async fn set_campaign_status(&self, ctx: &Context<'_>, id: ID, status: CampaignStatus) -> Result<CampaignObject> {
-        let state = ctx.data_unchecked::<AppState>();
+        let db = ctx.data_unchecked::<AppState>().db.clone();
         let id = parse_id("id", &id)?;
         Ok(CampaignObject(
-            admin::campaigns::set_status(&state.db, id, status.into()).await?,
+            detached(async move { admin::campaigns::set_status(&db, id, status.into()).await }).await?,
         ))
     }
 
     async fn create_promotion(&self, ctx: &Context<'_>, input: PromotionInput) -> Result<PromotionObject> {
-        let state = ctx.data_unchecked::<AppState>();
+        let db = ctx.data_unchecked::<AppState>().db.clone();
+        let draft = input.into_draft()?;
         Ok(PromotionObject(
-            admin::promotions::create(&state.db, &input.into_draft()?).await?,
+            detached(async move { admin::promotions::create(&db, &draft).await }).await?,
         ))
     }
 
     /// Replaces the whole definition; usage counts are kept.
     async fn update_promotion(&self, ctx: &Context<'_>, id: ID, input: PromotionInput) -> Result<PromotionObject> {
-        let state = ctx.data_unchecked::<AppState>();
-        let id = parse_id("id", &id)?;
+        let db = ctx.data_unchecked::<AppState>().db.clone();
+        let (id, draft) = (parse_id("id", &id)?, input.into_draft()?);
         Ok(PromotionObject(
-            admin::promotions::update(&state.db, id, &input.into_draft()?).await?,
+            detached(async move { admin::promotions::update(&db, id, &draft).await }).await?,
         ))
     }
 
     async fn set_promotion_active(&self, ctx: &Context<'_>, id: ID, active: bool) -> Result<PromotionObject> {
-        let state = ctx.data_unchecked::<AppState>();
+        let db = ctx.data_unchecked::<AppState>().db.clone();
         let id = parse_id("id", &id)?;
         Ok(PromotionObject(
-            admin::promotions::set_active(&state.db, id, active).await?,
+            detached(async move { admin::promotions::set_active(&db, id, active).await }).await?,
         ))
     }
 
     async fn create_coupon(&self, ctx: &Context<'_>, input: CouponInput) -> Result<CouponObject> {
-        let state = ctx.data_unchecked::<AppState>();
+        let db = ctx.data_unchecked::<AppState>().db.clone();
         let (promotion_id, draft) = input.into_draft()?;
         Ok(CouponObject(
-            admin::coupons::create(&state.db, promotion_id, &draft).await?,
+            detached(async move { admin::coupons::create(&db, promotion_id, &draft).await }).await?,
+        ))
+    }
+
+    async fn set_coupon_active(&self, ctx: &Context<'_>, code: String, active: bool) -> Result<CouponObject> {
+        let db = ctx.data_unchecked::<AppState>().db.clone();
+        Ok(CouponObject(
+            detached(async move { admin::coupons::set_active(&db, &code, active).await }).await?,
         ))
     }
 
@@ -80,22 +100,18 @@ impl Mutation {
     /// twice; the same orderId with a different cart is a CONFLICT error. After a
     /// release, or when nothing was recorded, the orderId is free again.
     async fn apply_promotions(&self, ctx: &Context<'_>, input: ApplyPromotionsInput) -> Result<PromotionResultObject> {
-        let state = ctx.data_unchecked::<AppState>();
+        let redemptions = ctx.data_unchecked::<AppState>().redemptions.clone();
         let cart = Cart::new("input.cart", &input.cart.into_draft()).map_err(AppError::from)?;
-        let applied = state.redemptions.apply(&input.order_id, &cart).await?;
+        let order_id = input.order_id;
+        let applied = detached(async move { redemptions.apply(&order_id, &cart).await }).await?;
         Ok(PromotionResultObject(applied.cart, applied.redemption))
     }
 
     /// Gives the usage of a cancelled order back. Idempotent.
     async fn release_redemption(&self, ctx: &Context<'_>, order_id: String) -> Result<RedemptionObject> {
-        let state = ctx.data_unchecked::<AppState>();
-        Ok(RedemptionObject(state.redemptions.release(&order_id).await?))
-    }
-
-    async fn set_coupon_active(&self, ctx: &Context<'_>, code: String, active: bool) -> Result<CouponObject> {
-        let state = ctx.data_unchecked::<AppState>();
-        Ok(CouponObject(
-            admin::coupons::set_active(&state.db, &code, active).await?,
+        let redemptions = ctx.data_unchecked::<AppState>().redemptions.clone();
+        Ok(RedemptionObject(
+            detached(async move { redemptions.release(&order_id).await }).await?,
         ))
     }
 }
