@@ -7,6 +7,8 @@
 //! - Reservations whose order never committed (a crash between reserving
 //!   and recording) are given back once they are older than
 //!   [`PENDING_GRACE`]; pending entries of committed orders are cleared.
+//! - A promotion's total counter that disagrees with PostgreSQL while no
+//!   reservation is in flight is dropped, to be reseeded on next use.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, Weak};
@@ -16,7 +18,7 @@ use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use super::pools::{Pools, pending_slots};
+use super::pools::{Pool, Pools, Scope, pending_slots};
 use crate::domain::engine::PricedCart;
 use crate::pricing::Pricing;
 use crate::store::redemptions;
@@ -77,8 +79,50 @@ impl Reconciler {
         }
     }
 
-    /// Gives back reservations older than `grace` whose order never committed.
+    /// Gives back reservations older than `grace` whose order never
+    /// committed, then repairs total counters that drifted from PostgreSQL.
     pub async fn sweep(&self, promotions: &[Uuid], grace: Duration) {
+        self.give_back_stale(promotions, grace).await;
+        for promotion in promotions {
+            if let Err(e) = self.repair_total(*promotion).await {
+                tracing::warn!(error = ?e, promotion.id = %promotion, "checking a usage counter failed");
+            }
+        }
+    }
+
+    /// When a promotion has no reservation in flight and its total pool in
+    /// Redis disagrees with PostgreSQL's slots (a give-back that failed, a
+    /// partial restore), drops the pool: the next use reseeds it.
+    async fn repair_total(&self, promotion: Uuid) -> crate::error::AppResult<()> {
+        if !self.pools.stale_pending(promotion, i64::MAX, 1).await?.is_empty() {
+            return Ok(());
+        }
+        let pool = Pool {
+            scope: Scope::Promotion,
+            owner: promotion,
+            customer: None,
+            limit: 0,
+        };
+        let Some(live) = self
+            .pools
+            .counts(promotion, std::slice::from_ref(&pool))
+            .await?
+            .pop()
+            .flatten()
+        else {
+            return Ok(());
+        };
+        let stored = redemptions::used_slots(&self.db, Scope::Promotion.as_str(), promotion, "")
+            .await?
+            .len() as i64;
+        if live != stored {
+            tracing::warn!(promotion.id = %promotion, live, stored, "usage counter drifted; reseeding it from PostgreSQL");
+            self.pools.forget(promotion, &pool).await?;
+        }
+        Ok(())
+    }
+
+    async fn give_back_stale(&self, promotions: &[Uuid], grace: Duration) {
         let before = Utc::now().timestamp() - grace.as_secs() as i64;
         for promotion in promotions {
             let stale = match self.pools.stale_pending(*promotion, before, SWEEP_BATCH).await {

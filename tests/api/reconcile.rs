@@ -77,3 +77,48 @@ async fn a_reservation_never_committed_is_given_back_and_a_committed_one_is_kept
     reconciler.sweep(&[id], Duration::ZERO).await;
     assert_eq!(pools.counts(id, &total).await.unwrap(), vec![Some(1)]);
 }
+
+#[tokio::test]
+async fn a_counter_that_drifted_from_postgres_is_reseeded() {
+    let app = spawn_app().await;
+    let id: Uuid = app
+        .create_promotion(promotion_input(json!({ "totalUsageLimit": 5 })))
+        .await
+        .parse()
+        .unwrap();
+    let redis = redis::Client::open(app.redis_url.as_str())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    let pools = Pools::new(redis.clone(), &app.redis_key_prefix);
+    let pricing = Pricing::start(app.db.clone(), pools.clone(), chrono_tz::UTC)
+        .await
+        .unwrap();
+    let reconciler = Reconciler::start(app.db.clone(), pools.clone(), pricing);
+    let total = [Pool {
+        scope: Scope::Promotion,
+        owner: id,
+        customer: None,
+        limit: 5,
+    }];
+    pools.seed(id, &total[0], &[]).await.unwrap();
+    // Drift: Redis believes three slots are taken; PostgreSQL holds none.
+    let _: () = redis::cmd("SET")
+        .arg(format!("{}:p:next", pools.base(id)))
+        .arg(4)
+        .query_async(&mut redis.clone())
+        .await
+        .unwrap();
+    assert_eq!(pools.counts(id, &total).await.unwrap(), vec![Some(3)]);
+    reconciler.sweep(&[id], Duration::from_secs(60)).await;
+    assert_eq!(
+        pools.counts(id, &total).await.unwrap(),
+        vec![None],
+        "dropped, to be reseeded"
+    );
+    assert!(matches!(
+        pools.reserve(id, "next", &total, Utc::now().timestamp()).await.unwrap(),
+        Reserved::NeedsSeed(0)
+    ));
+}
