@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, ServeConfig};
 use crate::error::AppError;
+use crate::outbox::relay::{self, RelayConfig};
 use crate::pricing::Pricing;
 use crate::redemption::Redemptions;
 use crate::redemption::pools::Pools;
@@ -115,6 +116,8 @@ pub struct App {
     pub addr: SocketAddr,
     /// The shared state (tests use its pool).
     pub state: AppState,
+    stop: tokio::sync::watch::Sender<bool>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl App {
@@ -158,19 +161,44 @@ impl App {
             addr: serve.listen,
             source,
         })?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut workers = Vec::new();
+        if state.config.run_workers {
+            let config = &state.config;
+            let relay = RelayConfig {
+                stream: format!("{}{}", config.redis_key_prefix, config.events_stream),
+                maxlen: config.events_stream_maxlen,
+                max_attempts: config.outbox_max_attempts,
+                retry_base: std::time::Duration::from_millis(config.outbox_retry_base_ms),
+            };
+            workers.push(tokio::spawn(relay::run(
+                state.db.clone(),
+                state.redis.clone(),
+                relay,
+                stopped,
+            )));
+        }
         Ok(Self {
             listener,
             router,
             addr,
             state,
+            stop,
+            workers,
         })
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests.
+    /// Serves until `shutdown` completes, drains in-flight requests, then
+    /// stops the workers (each finishes its current batch).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        let _ = self.stop.send(true);
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        served
     }
 }
 

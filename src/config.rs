@@ -23,6 +23,21 @@ pub struct Config {
     /// Time zone of daysOfWeek conditions (IANA name).
     #[arg(long, env = "PROMOTIONS_TIME_ZONE", default_value = "UTC", value_parser = parse_time_zone)]
     pub time_zone: chrono_tz::Tz,
+    /// Run the background workers (outbox relay, reconciliation) in this process.
+    #[arg(long, env = "RUN_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub run_workers: bool,
+    /// Event stream name, after REDIS_KEY_PREFIX.
+    #[arg(long, env = "EVENTS_STREAM", default_value = "promotions:events")]
+    pub events_stream: String,
+    /// Approximate most entries the event stream keeps (XADD MAXLEN ~).
+    #[arg(long, env = "EVENTS_STREAM_MAXLEN", default_value_t = 1_000_000)]
+    pub events_stream_maxlen: usize,
+    /// Publishing attempts before an outbox event is DEAD.
+    #[arg(long, env = "OUTBOX_MAX_ATTEMPTS", default_value_t = 10)]
+    pub outbox_max_attempts: i32,
+    /// First retry delay of a failed publish, in milliseconds (doubles each attempt, capped at 5 minutes).
+    #[arg(long, env = "OUTBOX_RETRY_BASE_MS", default_value_t = 1000)]
+    pub outbox_retry_base_ms: u64,
     /// Largest PostgreSQL connection pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
     pub database_max_connections: u32,

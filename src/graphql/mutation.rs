@@ -15,6 +15,7 @@ use super::types::campaign::{CampaignInput, CampaignObject, CampaignStatus};
 use super::types::checkout::{ApplyPromotionsInput, PromotionResultObject, RedemptionObject};
 use super::types::common::parse_id;
 use super::types::coupon::{CouponInput, CouponObject};
+use super::types::outbox::OutboxEventObject;
 use super::types::promotion::{PromotionInput, PromotionObject};
 
 /// Runs a use case on its own task, to completion, whatever the request does.
@@ -105,6 +106,15 @@ impl Mutation {
         let order_id = input.order_id;
         let applied = detached(async move { redemptions.apply(&order_id, &cart).await }).await?;
         Ok(PromotionResultObject(applied.cart, applied.redemption))
+    }
+
+    /// Puts a DEAD outbox event back to PENDING.
+    async fn retry_outbox_event(&self, ctx: &Context<'_>, id: ID) -> Result<OutboxEventObject> {
+        let db = ctx.data_unchecked::<AppState>().db.clone();
+        let id = parse_id("id", &id)?;
+        Ok(OutboxEventObject(
+            detached(async move { crate::store::outbox::retry(&db, id).await }).await?,
+        ))
     }
 
     /// Gives the usage of a cancelled order back. Idempotent.

@@ -8,12 +8,13 @@ use crate::app::AppState;
 use crate::domain::cart::Cart;
 use crate::domain::coupon::normalize_code;
 use crate::error::AppError;
-use crate::store::{campaigns, coupons, promotions, redemptions};
+use crate::store::{campaigns, coupons, outbox, promotions, redemptions};
 
 use super::types::campaign::{CampaignFilter, CampaignObject};
 use super::types::checkout::{CartInput, PromotionResultObject, RedemptionObject};
 use super::types::common::{Conn, connection, page_request, parse_id};
 use super::types::coupon::{CouponBatchObject, CouponObject};
+use super::types::outbox::{OutboxEventObject, OutboxStatus};
 use super::types::promotion::{PromotionFilter, PromotionObject};
 
 /// The root query.
@@ -78,6 +79,20 @@ impl Query {
         Ok(redemptions::find_latest(&state.db, order_id.trim())
             .await?
             .map(RedemptionObject))
+    }
+
+    /// The transactional outbox, newest first.
+    async fn outbox_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<OutboxStatus>,
+    ) -> Result<Conn<OutboxEventObject>> {
+        let state = ctx.data_unchecked::<AppState>();
+        let had_cursor = after.is_some();
+        let page = outbox::list(&state.db, status.map(OutboxStatus::as_str), page_request(first, after)?).await?;
+        Ok(connection(page, had_cursor, |e| e.id, OutboxEventObject))
     }
 
     /// Matched case-insensitively; null when no coupon has this code.

@@ -1,7 +1,8 @@
 //! The transactional outbox: [`enqueue`] writes an event row inside the
 //! caller's transaction, so the event exists exactly when the change does.
-//! Publishing the rows to the event stream is the relay's job, not this
-//! module's; nothing here talks to Redis.
+//! [`relay`] publishes the rows to the event stream.
+
+pub mod relay;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ConnectionTrait};
@@ -63,5 +64,6 @@ pub async fn enqueue(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>
     }
     .insert(db)
     .await?;
+    relay::notify(db).await?;
     Ok(id)
 }

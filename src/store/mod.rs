@@ -6,6 +6,7 @@
 pub mod campaigns;
 pub mod coupons;
 pub mod entities;
+pub mod outbox;
 pub mod page;
 pub mod promotions;
 pub mod redemptions;

@@ -156,13 +156,37 @@ async fn spawn_app_on(database_url: String, redis_key_prefix: String) -> TestApp
 }
 
 async fn spawn_app_at(database_url: String, redis_url: String, redis_key_prefix: String) -> TestApp {
-    let config = Config {
+    spawn_configured(database_url, redis_url, redis_key_prefix, |_| {}).await
+}
+
+/// Spawns the app with a fresh database, with `adjust` applied to its settings
+/// (e.g. to run the workers, which tests leave off by default).
+pub async fn spawn_app_with(redis_url: Option<&str>, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    init_logs();
+    let prefix = format!("test:{}:", Uuid::now_v7().simple());
+    let redis = redis_url.map_or_else(self::redis_url, str::to_owned);
+    spawn_configured(fresh_database().await, redis, prefix, adjust).await
+}
+
+async fn spawn_configured(
+    database_url: String,
+    redis_url: String,
+    redis_key_prefix: String,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
+    let mut config = Config {
         database_url: database_url.clone(),
         redis_url: redis_url.clone(),
         redis_key_prefix: redis_key_prefix.clone(),
         database_max_connections: 5,
         time_zone: chrono_tz::UTC,
+        run_workers: false,
+        events_stream: "promotions:events".into(),
+        events_stream_maxlen: 1_000_000,
+        outbox_max_attempts: 10,
+        outbox_retry_base_ms: 1000,
     };
+    adjust(&mut config);
     let serve = ServeConfig {
         listen: "127.0.0.1:0".parse().expect("literal address"),
         graphiql: true,

@@ -16,4 +16,5 @@ mod preview;
 mod promotions;
 mod reconcile;
 mod redemption;
+mod relay;
 mod schema;

@@ -4,4 +4,5 @@ pub mod campaign;
 pub mod checkout;
 pub mod common;
 pub mod coupon;
+pub mod outbox;
 pub mod promotion;

@@ -1,0 +1,245 @@
+//! The outbox relay: publishes PENDING outbox rows, in creation order, to
+//! the Redis Stream `<REDIS_KEY_PREFIX><EVENTS_STREAM>` (one field `event`
+//! holding the JSON envelope), then marks them PUBLISHED.
+//!
+//! - Woken by `NOTIFY outbox` (sent in the writing transaction), with a
+//!   polling fallback every [`POLL_EVERY`].
+//! - Rows are claimed `FOR UPDATE SKIP LOCKED` in batches, and each batch runs
+//!   under a transaction-scoped advisory lock: several replicas relay, one
+//!   batch at a time, so events leave in creation order and a row is never
+//!   published twice in the normal case (a crash between XADD and COMMIT
+//!   publishes it again: delivery is at least once; consumers dedupe by id).
+//! - A failed publish schedules the row again with exponential backoff and
+//!   jitter; after `OUTBOX_MAX_ATTEMPTS` the row is DEAD (retryOutboxEvent
+//!   puts it back).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use redis::aio::ConnectionManager;
+use sea_orm::sqlx::postgres::PgListener;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::error::{AppError, AppResult};
+
+/// The NOTIFY channel that wakes the relay.
+pub const CHANNEL: &str = "outbox";
+/// Polling fallback.
+pub const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Rows per batch.
+const BATCH: i64 = 200;
+/// Longest retry delay.
+const MAX_DELAY: Duration = Duration::from_secs(300);
+/// Advisory lock key of a relay batch.
+const LOCK_KEY: i64 = 0x6f75_7462_6f78; // "outbox"
+
+/// Relay settings.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Full stream key (prefix included).
+    pub stream: String,
+    pub maxlen: usize,
+    pub max_attempts: i32,
+    pub retry_base: Duration,
+}
+
+/// The envelope consumers read (DESIGN.md 5).
+#[derive(Serialize)]
+struct Envelope<'a> {
+    id: Uuid,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    aggregate_type: &'a str,
+    aggregate_id: &'a str,
+    occurred_at: String,
+    payload: serde_json::Value,
+}
+
+struct Row {
+    id: Uuid,
+    aggregate_type: String,
+    aggregate_id: String,
+    event_type: String,
+    payload: serde_json::Value,
+    attempts: i32,
+    created_at: DateTime<Utc>,
+}
+
+/// The delay before attempt `attempts + 1`: base x 2^(attempts-1), capped, with ±25 % jitter.
+pub fn backoff(base: Duration, attempts: i32) -> Duration {
+    let exp = base.saturating_mul(1u32 << (attempts - 1).clamp(0, 20));
+    let capped = exp.min(MAX_DELAY);
+    let jitter = rand::rng().random_range(0.75..1.25);
+    capped.mul_f64(jitter)
+}
+
+/// Publishes one batch; returns how many rows it published.
+#[tracing::instrument(skip_all)]
+pub async fn relay_batch(db: &DatabaseConnection, redis: &ConnectionManager, config: &RelayConfig) -> AppResult<usize> {
+    let txn = db.begin().await?;
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [LOCK_KEY.into()],
+    ))
+    .await?;
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id, aggregate_type, aggregate_id, event_type, payload, attempts, created_at FROM outbox_events
+             WHERE status = 'PENDING' AND next_attempt_at <= now() ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+            [BATCH.into()],
+        ))
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Row {
+                id: r.try_get("", "id")?,
+                aggregate_type: r.try_get("", "aggregate_type")?,
+                aggregate_id: r.try_get("", "aggregate_id")?,
+                event_type: r.try_get("", "event_type")?,
+                payload: r.try_get("", "payload")?,
+                attempts: r.try_get("", "attempts")?,
+                created_at: r.try_get("", "created_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+    if rows.is_empty() {
+        txn.commit().await?;
+        return Ok(0);
+    }
+    let mut pipe = redis::pipe();
+    for row in &rows {
+        let envelope = Envelope {
+            id: row.id,
+            event_type: &row.event_type,
+            aggregate_type: &row.aggregate_type,
+            aggregate_id: &row.aggregate_id,
+            occurred_at: row.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            payload: row.payload.clone(),
+        };
+        let json = serde_json::to_string(&envelope).map_err(|e| AppError::Internal(format!("envelope: {e}")))?;
+        pipe.cmd("XADD")
+            .arg(&config.stream)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(config.maxlen)
+            .arg("*")
+            .arg("event")
+            .arg(json)
+            .ignore();
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    match pipe.query_async::<()>(&mut redis.clone()).await {
+        Ok(()) => {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE outbox_events SET status = 'PUBLISHED', published_at = now(), attempts = attempts + 1,
+                 last_error = NULL, next_attempt_at = NULL WHERE id = ANY($1)",
+                [ids.into()],
+            ))
+            .await?;
+            txn.commit().await?;
+            Ok(rows.len())
+        }
+        Err(e) => {
+            // The whole batch failed (the stream is one key): schedule each row again.
+            for row in &rows {
+                let attempts = row.attempts + 1;
+                let dead = attempts >= config.max_attempts;
+                let delay = backoff(config.retry_base, attempts);
+                txn.execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "UPDATE outbox_events SET attempts = $2, last_error = $3,
+                     status = CASE WHEN $4 THEN 'DEAD' ELSE 'PENDING' END,
+                     next_attempt_at = CASE WHEN $4 THEN NULL ELSE now() + make_interval(secs => $5) END
+                     WHERE id = $1",
+                    [
+                        row.id.into(),
+                        attempts.into(),
+                        e.to_string().into(),
+                        dead.into(),
+                        delay.as_secs_f64().into(),
+                    ],
+                ))
+                .await?;
+            }
+            txn.commit().await?;
+            Err(AppError::Unavailable(format!("publishing events failed: {e}")))
+        }
+    }
+}
+
+/// Runs the relay until `stop` fires: drains, then waits for a NOTIFY or the poll.
+pub async fn run(
+    db: DatabaseConnection,
+    redis: ConnectionManager,
+    config: RelayConfig,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut listener: Option<PgListener> = None;
+    loop {
+        // Drain what is due.
+        loop {
+            match relay_batch(&db, &redis, &config).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    let message = match &e {
+                        AppError::Unavailable(m) | AppError::Internal(m) => m.clone(),
+                        other => other.code().to_owned(),
+                    };
+                    tracing::warn!(error = %message, "outbox relay batch failed");
+                    break;
+                }
+            }
+        }
+        if *stop.borrow() {
+            return;
+        }
+        if listener.is_none()
+            && let Ok(mut l) = PgListener::connect_with(db.get_postgres_connection_pool()).await
+            && l.listen(CHANNEL).await.is_ok()
+        {
+            listener = Some(l);
+        }
+        let wake = async {
+            match listener.as_mut() {
+                Some(l) => {
+                    let _ = tokio::time::timeout(POLL_EVERY, l.try_recv()).await;
+                }
+                None => tokio::time::sleep(POLL_EVERY).await,
+            }
+        };
+        tokio::select! {
+            _ = wake => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Wakes the relays (call inside the writing transaction; delivered on commit).
+pub async fn notify(db: &impl ConnectionTrait) -> AppResult<()> {
+    db.execute_unprepared("NOTIFY outbox").await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let base = Duration::from_secs(1);
+        for _ in 0..50 {
+            let first = backoff(base, 1).as_secs_f64();
+            assert!((0.75..1.25).contains(&first), "{first}");
+            let third = backoff(base, 3).as_secs_f64();
+            assert!((3.0..5.0).contains(&third), "{third}");
+            assert!(backoff(base, 40) <= MAX_DELAY.mul_f64(1.25));
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The outbox relay: events reach the Redis Stream as envelopes, once each,
+//! in creation order; an unreachable stream backs off until DEAD, and
+//! retryOutboxEvent publishes the row once the stream is back.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use promotions::outbox::relay::{self, RelayConfig};
+use redis::aio::ConnectionManager;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde_json::{Value, json};
+
+use crate::helpers::{OwnRedis, TestApp, spawn_app, spawn_app_with};
+
+async fn stream(redis_url: &str, key: &str) -> Vec<Value> {
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    entries
+        .iter()
+        .map(|(_, fields)| {
+            assert_eq!(fields.len(), 2, "one field per entry");
+            assert_eq!(fields[0], "event");
+            serde_json::from_str(&fields[1]).unwrap()
+        })
+        .collect()
+}
+
+async fn rows(app: &TestApp, sql: &str) -> Vec<sea_orm::QueryResult> {
+    app.db
+        .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .unwrap()
+}
+
+async fn until(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {timeout:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_committed_change_reaches_the_stream_as_one_envelope() {
+    let app = spawn_app_with(None, |c| c.run_workers = true).await;
+    let key = format!("{}promotions:events", app.redis_key_prefix);
+    let campaign = app.create_campaign(json!({ "name": "Streamed" })).await;
+    until("published", Duration::from_secs(3), async || {
+        stream(&app.redis_url, &key).await.len() == 1
+    })
+    .await;
+    let events = stream(&app.redis_url, &key).await;
+    let event = &events[0];
+    let row = &rows(&app, "SELECT id::text AS id, status FROM outbox_events").await[0];
+    assert_eq!(event["id"], row.try_get::<String>("", "id").unwrap());
+    assert_eq!(event["type"], "campaign.created");
+    assert_eq!(event["aggregate_type"], "campaign");
+    assert_eq!(event["aggregate_id"], campaign);
+    assert_eq!(event["payload"]["name"], "Streamed");
+    assert!(chrono::DateTime::parse_from_rfc3339(event["occurred_at"].as_str().unwrap()).is_ok());
+    assert_eq!(row.try_get::<String>("", "status").unwrap(), "PUBLISHED");
+    let listed = app
+        .data(
+            "{ outboxEvents(status: PUBLISHED) { totalCount edges { node { eventType attempts publishedAt } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(listed["outboxEvents"]["totalCount"], 1);
+    assert_eq!(listed["outboxEvents"]["edges"][0]["node"]["attempts"], 1);
+}
+
+#[tokio::test]
+async fn an_unreachable_stream_backs_off_turns_dead_and_retry_publishes_once() {
+    let mut redis = OwnRedis::start().await;
+    let app = spawn_app_with(Some(&redis.url()), |c| {
+        c.run_workers = true;
+        c.outbox_max_attempts = 4;
+        c.outbox_retry_base_ms = 100;
+    })
+    .await;
+    let key = format!("{}promotions:events", app.redis_key_prefix);
+    redis.stop();
+    app.create_campaign(json!({ "name": "Stuck" })).await;
+    let mut seen: Vec<(i32, chrono::DateTime<chrono::Utc>)> = Vec::new();
+    until("DEAD", Duration::from_secs(10), async || {
+        let r = &rows(
+            &app,
+            "SELECT attempts, status, next_attempt_at, last_error FROM outbox_events",
+        )
+        .await[0];
+        let attempts: i32 = r.try_get("", "attempts").unwrap();
+        if let Ok(Some(next)) = r.try_get::<Option<chrono::DateTime<chrono::Utc>>>("", "next_attempt_at")
+            && seen.last().is_none_or(|(a, _)| *a != attempts)
+        {
+            seen.push((attempts, next));
+        }
+        r.try_get::<String>("", "status").unwrap() == "DEAD"
+    })
+    .await;
+    let r = &rows(&app, "SELECT id::text AS id, attempts, last_error FROM outbox_events").await[0];
+    assert_eq!(r.try_get::<i32>("", "attempts").unwrap(), 4);
+    assert!(r.try_get::<Option<String>>("", "last_error").unwrap().is_some());
+    // The waits grow: each scheduled attempt is further away than the last.
+    assert!(seen.len() >= 2, "{seen:?}");
+
+    redis.restart().await;
+    let id = r.try_get::<String>("", "id").unwrap();
+    let dead = app
+        .data("{ outboxEvents(status: DEAD) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(dead["outboxEvents"]["totalCount"], 1);
+    let retried = app
+        .data(
+            "mutation($id: ID!) { retryOutboxEvent(id: $id) { status attempts } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        retried["retryOutboxEvent"],
+        json!({ "status": "PENDING", "attempts": 0 })
+    );
+    until("published after the retry", Duration::from_secs(5), async || {
+        stream(&redis.url(), &key).await.len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stream(&redis.url(), &key).await.len(), 1, "published once");
+    let (code, _) = app
+        .error(
+            "mutation($id: ID!) { retryOutboxEvent(id: $id) { status } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT", "only DEAD events are retried");
+}
+
+#[tokio::test]
+async fn two_relays_drain_ten_thousand_events_once_each_in_order_per_aggregate() {
+    let app = spawn_app().await;
+    app.db
+        .execute_unprepared(
+            "INSERT INTO outbox_events (id, aggregate_type, aggregate_id, event_type, payload)
+             SELECT gen_random_uuid(), 'test', 'agg-' || (i % 100), 'test.event', jsonb_build_object('n', i)
+             FROM generate_series(1, 10000) AS i",
+        )
+        .await
+        .unwrap();
+    let key = format!("{}promotions:events", app.redis_key_prefix);
+    let redis = redis::Client::open(app.redis_url.as_str()).unwrap();
+    let config = RelayConfig {
+        stream: key.clone(),
+        maxlen: 1_000_000,
+        max_attempts: 10,
+        retry_base: Duration::from_millis(100),
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut relays = Vec::new();
+    for _ in 0..2 {
+        let conn: ConnectionManager = redis.get_connection_manager().await.unwrap();
+        relays.push(tokio::spawn(relay::run(
+            app.db.clone(),
+            conn,
+            config.clone(),
+            stopped.clone(),
+        )));
+    }
+    until("drained", Duration::from_secs(60), async || {
+        let r = &rows(
+            &app,
+            "SELECT count(*) AS n FROM outbox_events WHERE status <> 'PUBLISHED'",
+        )
+        .await[0];
+        r.try_get::<i64>("", "n").unwrap() == 0
+    })
+    .await;
+    stop.send(true).unwrap();
+    for r in relays {
+        r.await.unwrap();
+    }
+    let events = stream(&app.redis_url, &key).await;
+    assert_eq!(events.len(), 10_000);
+    let ids: HashSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 10_000, "no event twice");
+    let mut last: HashMap<&str, i64> = HashMap::new();
+    for e in &events {
+        let n = e["payload"]["n"].as_i64().unwrap();
+        let previous = last.insert(e["aggregate_id"].as_str().unwrap(), n);
+        assert!(previous.is_none_or(|p| p < n), "out of order for {}", e["aggregate_id"]);
+    }
+}
