@@ -159,6 +159,16 @@ async fn spawn_app_at(database_url: String, redis_url: String, redis_key_prefix:
     spawn_configured(database_url, redis_url, redis_key_prefix, |_| {}).await
 }
 
+/// A fresh database's URL, for tests that run the binary themselves.
+pub async fn fresh_database_url() -> String {
+    fresh_database().await
+}
+
+/// The shared Redis's URL.
+pub fn shared_redis_url() -> String {
+    redis_url()
+}
+
 /// Spawns the app with a fresh database, with `adjust` applied to its settings
 /// (e.g. to run the workers, which tests leave off by default).
 pub async fn spawn_app_with(redis_url: Option<&str>, adjust: impl FnOnce(&mut Config)) -> TestApp {

@@ -195,3 +195,82 @@ async fn two_relays_drain_ten_thousand_events_once_each_in_order_per_aggregate()
         assert!(previous.is_none_or(|p| p < n), "out of order for {}", e["aggregate_id"]);
     }
 }
+
+/// Runs the real binary (`serve`) with these workers setting; killed on drop.
+struct Binary(std::process::Child);
+
+impl Binary {
+    async fn start(database_url: &str, prefix: &str, port: u16, workers: bool) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_promotions"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("REDIS_URL", crate::helpers::shared_redis_url())
+            .env("REDIS_KEY_PREFIX", prefix)
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUN_WORKERS", workers.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("run the promotions binary");
+        let client = reqwest::Client::new();
+        until("the binary serves", Duration::from_secs(20), async || {
+            client
+                .get(format!("http://127.0.0.1:{port}/health/ready"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        Binary(child)
+    }
+
+    fn kill(mut self) {
+        self.0.kill().expect("SIGKILL");
+        self.0.wait().expect("reap");
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn an_event_committed_before_a_sigkill_is_published_exactly_once_after_the_restart() {
+    let database_url = crate::helpers::fresh_database_url().await;
+    let prefix = format!("test:{}:", uuid::Uuid::now_v7().simple());
+    let key = format!("{prefix}promotions:events");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let first = Binary::start(&database_url, &prefix, port, false).await;
+    let created: Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .json(&json!({ "query": "mutation { createCampaign(input: {name: \"Survives\"}) { id } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["data"]["createCampaign"]["id"].as_str().unwrap().to_owned();
+    first.kill();
+    assert!(
+        stream(&crate::helpers::shared_redis_url(), &key).await.is_empty(),
+        "nothing was published before the kill"
+    );
+
+    let _second = Binary::start(&database_url, &prefix, port, true).await;
+    until("published after the restart", Duration::from_secs(10), async || {
+        !stream(&crate::helpers::shared_redis_url(), &key).await.is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let events = stream(&crate::helpers::shared_redis_url(), &key).await;
+    assert_eq!(events.len(), 1, "exactly once");
+    assert_eq!(events[0]["aggregate_id"], id);
+}
