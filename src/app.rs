@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, ServeConfig};
 use crate::error::AppError;
+use crate::graphql::feed::Feed;
 use crate::outbox::relay::{self, RelayConfig};
 use crate::pricing::Pricing;
 use crate::redemption::Redemptions;
@@ -149,7 +150,13 @@ impl App {
             redemptions,
             config: Arc::new(config),
         };
-        let schema = graphql::build(state.clone());
+        let redis_client =
+            redis::Client::open(state.config.redis_url.as_str()).map_err(|source| StartError::Redis {
+                url: redact(&state.config.redis_url),
+                source,
+            })?;
+        let stream = format!("{}{}", state.config.redis_key_prefix, state.config.events_stream);
+        let schema = graphql::build(state.clone(), Feed::start(redis_client, stream));
         let router = http::router(state.clone(), schema, &serve);
         let listener = TcpListener::bind(serve.listen)
             .await

@@ -1,28 +1,31 @@
 //! The GraphQL API: schema assembly, and thin resolvers that parse input
 //! into domain drafts, call one use case and map the result.
 
+pub mod feed;
 pub mod mutation;
 pub mod query;
 pub mod scalars;
+pub mod subscription;
 pub mod types;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 
 use crate::app::AppState;
 
 /// The service's schema type.
-pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
-/// Builds the schema around the shared state.
-pub fn build(state: AppState) -> AppSchema {
-    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
+/// Builds the schema around the shared state and the live event feed.
+pub fn build(state: AppState, feed: feed::Feed) -> AppSchema {
+    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
         .data(state)
+        .data(feed)
         .finish()
 }
 
 /// The SDL, as `print-schema` prints it and schema.graphql holds it.
 pub fn sdl() -> String {
-    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
+    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
         .finish()
         .sdl()
 }

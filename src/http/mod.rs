@@ -5,7 +5,7 @@ pub mod health;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::rejection::GraphQLRejection;
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse, GraphQLSubscription};
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -26,6 +26,7 @@ pub fn router(state: AppState, schema: AppSchema, serve: &ServeConfig) -> Router
         post(execute)
     };
     Router::new()
+        .route_service("/graphql/ws", GraphQLSubscription::new(schema.clone()))
         .route("/graphql", graphql)
         .with_state(schema)
         .merge(health::routes(state))

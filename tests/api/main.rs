@@ -18,3 +18,4 @@ mod reconcile;
 mod redemption;
 mod relay;
 mod schema;
+mod subscriptions;

@@ -1,0 +1,110 @@
+//! The live event feed of one process: one task reads the event stream
+//! (`XREAD BLOCK` on a connection of its own) and broadcasts each envelope
+//! to this process's subscriptions. Every replica reads the same stream, so
+//! a dashboard on any replica sees every redemption.
+
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+/// One event as published by the outbox relay.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Envelope {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub aggregate_id: String,
+    pub occurred_at: String,
+    pub payload: serde_json::Value,
+}
+
+/// Events buffered per subscriber; a slower one skips what it missed.
+const CAPACITY: usize = 1024;
+
+/// The feed: subscribe to receive envelopes from now on.
+#[derive(Clone)]
+pub struct Feed {
+    sender: broadcast::Sender<Envelope>,
+}
+
+impl Feed {
+    /// Starts reading `stream` at its end (new events only).
+    pub fn start(client: redis::Client, stream: String) -> Self {
+        let (sender, _) = broadcast::channel(CAPACITY);
+        let feed = Feed { sender: sender.clone() };
+        tokio::spawn(read(client, stream, sender));
+        feed
+    }
+
+    /// A receiver of the events published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Envelope> {
+        self.sender.subscribe()
+    }
+}
+
+type Entries = Vec<(String, Vec<(String, Vec<String>)>)>;
+
+async fn read(client: redis::Client, stream: String, sender: broadcast::Sender<Envelope>) {
+    let mut last = "$".to_owned();
+    let mut connection = None;
+    loop {
+        if connection.is_none() {
+            match client.get_multiplexed_async_connection().await {
+                Ok(mut c) => {
+                    if last == "$" {
+                        // Start after the newest entry, so no gap opens between reads.
+                        let newest: redis::RedisResult<Vec<(String, Vec<String>)>> = redis::cmd("XREVRANGE")
+                            .arg(&stream)
+                            .arg("+")
+                            .arg("-")
+                            .arg("COUNT")
+                            .arg(1)
+                            .query_async(&mut c)
+                            .await;
+                        last = match newest {
+                            Ok(entries) => entries.first().map_or_else(|| "0-0".to_owned(), |(id, _)| id.clone()),
+                            Err(_) => "$".to_owned(),
+                        };
+                    }
+                    connection = Some(c);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "event feed cannot reach Redis; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+        }
+        let Some(conn) = connection.as_mut() else { continue };
+        let reply: redis::RedisResult<Option<Entries>> = redis::cmd("XREAD")
+            .arg("BLOCK")
+            .arg(1000)
+            .arg("COUNT")
+            .arg(500)
+            .arg("STREAMS")
+            .arg(&stream)
+            .arg(&last)
+            .query_async(conn)
+            .await;
+        match reply {
+            Ok(Some(streams)) => {
+                for (_, entries) in streams {
+                    for (id, fields) in entries {
+                        last = id;
+                        if let Some(json) = fields.chunks(2).find(|f| f[0] == "event").and_then(|f| f.get(1))
+                            && let Ok(envelope) = serde_json::from_str::<Envelope>(json)
+                        {
+                            let _ = sender.send(envelope);
+                        }
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "event feed read failed; reconnecting");
+                connection = None;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Subscription resolvers (served on `/graphql/ws`, graphql-transport-ws
+//! and the legacy graphql-ws protocol).
+
+use std::time::Duration;
+
+use async_graphql::futures_util::Stream;
+use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription as GqlSubscription};
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use uuid::Uuid;
+
+use super::feed::{Envelope, Feed};
+use super::scalars::Long;
+use super::types::common::parse_id;
+use super::types::coupon::CouponBatchObject;
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::store::coupons;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum UsageChange {
+    Redeemed,
+    Released,
+}
+
+/// A redemption or release of one promotion, with its live counts after it.
+#[derive(SimpleObject, Clone)]
+pub struct UsageUpdate {
+    pub promotion_id: ID,
+    pub campaign_id: Option<ID>,
+    pub order_id: String,
+    pub change: UsageChange,
+    pub amount: Long,
+    pub redemptions: i32,
+    pub remaining: Option<i32>,
+    pub at: DateTime<Utc>,
+}
+
+/// The root subscription.
+#[derive(Default)]
+pub struct Subscription;
+
+/// One promotion an event changed: (promotion, campaign, amount).
+type Changed = (Uuid, Option<Uuid>, i64);
+
+/// The promotions a redemption event changed.
+fn changed(envelope: &Envelope) -> Option<(UsageChange, Vec<Changed>)> {
+    let change = match envelope.event_type.as_str() {
+        "redemption.created" => UsageChange::Redeemed,
+        "redemption.released" => UsageChange::Released,
+        _ => return None,
+    };
+    let list = envelope.payload.get("promotions")?.as_array()?;
+    let parsed = list
+        .iter()
+        .filter_map(|p| {
+            let promotion = p.get("promotionId")?.as_str()?.parse().ok()?;
+            let campaign = p
+                .get("campaignId")
+                .and_then(|c| c.as_str())
+                .and_then(|c| c.parse().ok());
+            Some((promotion, campaign, p.get("amount")?.as_i64()?))
+        })
+        .collect();
+    Some((change, parsed))
+}
+
+/// Counted redemptions of a promotion now (from the committed rows).
+async fn live_count(state: &AppState, promotion: Uuid) -> Result<i64, AppError> {
+    let row = state
+        .db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM redemption_promotions rp JOIN redemptions r ON r.id = rp.redemption_id
+             WHERE rp.promotion_id = $1 AND r.status = 'REDEEMED'",
+            [promotion.into()],
+        ))
+        .await?;
+    Ok(row.map(|r| r.try_get::<i64>("", "n")).transpose()?.unwrap_or(0))
+}
+
+#[GqlSubscription]
+impl Subscription {
+    /// Live usage for dashboards: every redemption and release, from any replica.
+    async fn usage_updated(
+        &self,
+        ctx: &Context<'_>,
+        promotion_id: Option<ID>,
+        campaign_id: Option<ID>,
+    ) -> Result<impl Stream<Item = UsageUpdate>> {
+        let state = ctx.data_unchecked::<AppState>().clone();
+        let feed = ctx.data_unchecked::<Feed>().clone();
+        let promotion_filter = promotion_id
+            .as_ref()
+            .map(|id| parse_id("promotionId", id))
+            .transpose()?;
+        let campaign_filter = campaign_id.as_ref().map(|id| parse_id("campaignId", id)).transpose()?;
+        let mut events = feed.subscribe();
+        Ok(async_stream::stream! {
+            loop {
+                let envelope = match events.recv().await {
+                    Ok(e) => e,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                };
+                let Some((change, promotions)) = changed(&envelope) else { continue };
+                for (promotion, campaign, amount) in promotions {
+                    let snapshot = state.pricing.snapshot();
+                    let offer = snapshot.offer(promotion);
+                    let campaign = campaign.or_else(|| offer.and_then(|o| o.promotion.definition.campaign_id));
+                    if promotion_filter.is_some_and(|p| p != promotion) || campaign_filter.is_some_and(|c| Some(c) != campaign) {
+                        continue;
+                    }
+                    let Ok(count) = live_count(&state, promotion).await else { continue };
+                    let limit = offer.and_then(|o| o.promotion.definition.total_usage_limit);
+                    let redemptions = i32::try_from(count).unwrap_or(i32::MAX);
+                    yield UsageUpdate {
+                        promotion_id: ID(promotion.to_string()),
+                        campaign_id: campaign.map(|c| ID(c.to_string())),
+                        order_id: envelope.aggregate_id.clone(),
+                        change,
+                        amount: Long(amount),
+                        redemptions,
+                        remaining: limit.map(|l| (l - redemptions).max(0)),
+                        at: DateTime::parse_from_rfc3339(&envelope.occurred_at).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|_| Utc::now()),
+                    };
+                }
+            }
+        })
+    }
+
+    /// A coupon batch's state each time it changes, until it is DONE or FAILED.
+    async fn coupon_batch_progress(
+        &self,
+        ctx: &Context<'_>,
+        batch_id: ID,
+    ) -> Result<impl Stream<Item = CouponBatchObject>> {
+        let state = ctx.data_unchecked::<AppState>().clone();
+        let id = parse_id("batchId", &batch_id)?;
+        if coupons::find_batch(&state.db, id).await?.is_none() {
+            return Err(AppError::not_found("batchId", format!("no coupon batch with id {id}")).into());
+        }
+        Ok(async_stream::stream! {
+            let mut last: Option<(i32, String)> = None;
+            loop {
+                let Ok(Some(batch)) = coupons::find_batch(&state.db, id).await else { break };
+                let now = (batch.generated, batch.status.clone());
+                let finished = batch.status == "DONE" || batch.status == "FAILED";
+                if last.as_ref() != Some(&now) {
+                    last = Some(now);
+                    yield CouponBatchObject(batch);
+                }
+                if finished {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    }
+}

@@ -1,0 +1,150 @@
+//! Subscriptions over a real WebSocket: a redemption on replica A reaches a
+//! dashboard on replica B within a second, over both protocols, filtered by
+//! campaign.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::helpers::{TestApp, promotion_input, spawn_app_with};
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(app: &TestApp, protocol: &str) -> Socket {
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::text(
+            json!({ "type": "connection_init", "payload": {} }).to_string(),
+        ))
+        .await
+        .unwrap();
+    let ack = next_json(&mut socket, Duration::from_secs(2))
+        .await
+        .expect("connection_ack");
+    assert_eq!(ack["type"], "connection_ack");
+    socket
+}
+
+async fn next_json(socket: &mut Socket, within: Duration) -> Option<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match tokio::time::timeout(left, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "ka" {
+                    continue;
+                }
+                return Some(value);
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+const USAGE: &str = "subscription($c: ID) { usageUpdated(campaignId: $c) { promotionId campaignId orderId change amount redemptions remaining } }";
+
+async fn subscribe(socket: &mut Socket, start: &str, campaign: &str) {
+    let message = json!({ "id": "1", "type": start, "payload": { "query": USAGE, "variables": { "c": campaign } } });
+    socket.send(Message::text(message.to_string())).await.unwrap();
+}
+
+async fn apply(app: &TestApp, order: &str) {
+    let cart =
+        json!({ "currency": "EUR", "lines": [{ "id": "l", "productId": "p", "quantity": 1, "unitPrice": 1000 }] });
+    let r = app
+        .data("mutation($o: String!, $c: CartInput!) { applyPromotions(input: {orderId: $o, cart: $c}) { redemption { orderId } } }", json!({ "o": order, "c": cart }))
+        .await;
+    assert_eq!(r["applyPromotions"]["redemption"]["orderId"], order);
+}
+
+#[tokio::test]
+async fn a_redemption_on_one_replica_reaches_subscribers_on_another_within_a_second() {
+    let a = spawn_app_with(None, |c| c.run_workers = true).await;
+    let b = a.replica().await;
+    let campaign = a.create_campaign(json!({ "name": "Live" })).await;
+    let other = a.create_campaign(json!({ "name": "Other" })).await;
+    a.data(
+        "mutation($id: ID!) { setCampaignStatus(id: $id, status: ACTIVE) { id } }",
+        json!({ "id": campaign }),
+    )
+    .await;
+    let promotion = a
+        .create_promotion(promotion_input(
+            json!({ "campaignId": campaign, "totalUsageLimit": 10 }),
+        ))
+        .await;
+    let q = "query($c: CartInput!) { previewPromotions(cart: $c) { applied { promotionId } } }";
+    let cart =
+        json!({ "currency": "EUR", "lines": [{ "id": "l", "productId": "p", "quantity": 1, "unitPrice": 1000 }] });
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while a.data(q, json!({ "c": cart })).await["previewPromotions"]["applied"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut modern = connect(&b, "graphql-transport-ws").await;
+    subscribe(&mut modern, "subscribe", &campaign).await;
+    let mut legacy = connect(&b, "graphql-ws").await;
+    subscribe(&mut legacy, "start", &campaign).await;
+    let mut elsewhere = connect(&b, "graphql-transport-ws").await;
+    subscribe(&mut elsewhere, "subscribe", &other).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let started = Instant::now();
+    apply(&a, "live-1").await;
+    let update = next_json(&mut modern, Duration::from_secs(1))
+        .await
+        .expect("an update within one second");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(update["type"], "next");
+    let expected = json!({ "promotionId": promotion, "campaignId": campaign, "orderId": "live-1", "change": "REDEEMED", "amount": 100, "redemptions": 1, "remaining": 9 });
+    assert_eq!(update["payload"]["data"]["usageUpdated"], expected);
+    let legacy_update = next_json(&mut legacy, Duration::from_secs(1))
+        .await
+        .expect("legacy protocol update");
+    assert_eq!(legacy_update["type"], "data");
+    assert_eq!(legacy_update["payload"]["data"]["usageUpdated"], expected);
+    assert!(
+        next_json(&mut elsewhere, Duration::from_millis(500)).await.is_none(),
+        "another campaign's subscriber got it"
+    );
+
+    a.data(
+        "mutation { releaseRedemption(orderId: \"live-1\") { status } }",
+        json!({}),
+    )
+    .await;
+    let released = next_json(&mut modern, Duration::from_secs(1))
+        .await
+        .expect("a release update");
+    assert_eq!(released["payload"]["data"]["usageUpdated"]["change"], "RELEASED");
+    assert_eq!(released["payload"]["data"]["usageUpdated"]["redemptions"], 0);
+}
+
+#[tokio::test]
+async fn a_progress_subscription_for_an_unknown_batch_is_not_found() {
+    let a = spawn_app_with(None, |_| {}).await;
+    let mut socket = connect(&a, "graphql-transport-ws").await;
+    let message = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { couponBatchProgress(batchId: \"01900000-0000-7000-8000-000000000000\") { id } }" } });
+    socket.send(Message::text(message.to_string())).await.unwrap();
+    let reply = next_json(&mut socket, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(
+        reply["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{reply}"
+    );
+    assert_eq!(reply["payload"]["errors"][0]["extensions"]["field"], "batchId");
+}
