@@ -15,6 +15,7 @@ use crate::pricing::Pricing;
 use crate::redemption::Redemptions;
 use crate::redemption::pools::Pools;
 use crate::redemption::reconcile::Reconciler;
+use crate::workers::Workers;
 use crate::{graphql, http, store};
 
 /// What every request handler shares; cheap to clone.
@@ -28,6 +29,8 @@ pub struct AppState {
     pub pricing: Arc<Pricing>,
     /// Applying and releasing.
     pub redemptions: Redemptions,
+    /// The background workers' record (for health).
+    pub workers: Arc<Workers>,
     /// Settings.
     pub config: Arc<Config>,
 }
@@ -117,14 +120,60 @@ pub struct App {
     pub addr: SocketAddr,
     /// The shared state (tests use its pool).
     pub state: AppState,
-    stop: tokio::sync::watch::Sender<bool>,
-    workers: Vec<tokio::task::JoinHandle<()>>,
+    background: Background,
 }
 
-impl App {
-    /// Connects the stores, applies migrations unless `migrate` is false,
-    /// builds the schema and router, and binds the listener.
-    pub async fn build(config: Config, serve: ServeConfig, migrate: bool) -> Result<Self, StartError> {
+/// The background workers this process runs, and how to stop them.
+pub struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    /// No workers.
+    pub fn none() -> Self {
+        Self {
+            stop: tokio::sync::watch::channel(false).0,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// Starts the outbox relay (the usage reconciler runs with the state).
+    pub fn start(state: &AppState) -> Self {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let config = &state.config;
+        let relay = RelayConfig {
+            stream: format!("{}{}", config.redis_key_prefix, config.events_stream),
+            maxlen: config.events_stream_maxlen,
+            max_attempts: config.outbox_max_attempts,
+            retry_base: std::time::Duration::from_millis(config.outbox_retry_base_ms),
+        };
+        let task = tokio::spawn(relay::run(
+            state.db.clone(),
+            state.redis.clone(),
+            relay,
+            state.workers.clone(),
+            stopped,
+        ));
+        Self {
+            stop,
+            tasks: vec![task],
+        }
+    }
+
+    /// Asks every worker to stop and waits for them (each ends its current batch).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+impl AppState {
+    /// Connects PostgreSQL (migrating unless told not to) and Redis, loads the
+    /// pricing snapshot and starts the usage reconciler.
+    pub async fn connect(config: Config, migrate: bool) -> Result<Self, StartError> {
         let db = connect_db(&config, migrate).await?;
         let redis = connect_redis(&config).await?;
         let pools = Pools::new(redis.clone(), &config.redis_key_prefix);
@@ -136,20 +185,30 @@ impl App {
                     other => format!("{other:?}"),
                 })
             })?;
-        let reconciler = Reconciler::start(db.clone(), pools.clone(), pricing.clone());
+        let workers = Arc::new(Workers::default());
+        let reconciler = Reconciler::start(db.clone(), pools.clone(), pricing.clone(), workers.clone());
         let redemptions = Redemptions {
             db: db.clone(),
             pools,
             pricing: pricing.clone(),
             reconciler,
         };
-        let state = AppState {
+        Ok(AppState {
             db,
             redis,
             pricing,
             redemptions,
+            workers,
             config: Arc::new(config),
-        };
+        })
+    }
+}
+
+impl App {
+    /// Connects the stores, applies migrations unless `migrate` is false,
+    /// builds the schema and router, and binds the listener.
+    pub async fn build(config: Config, serve: ServeConfig, migrate: bool) -> Result<Self, StartError> {
+        let state = AppState::connect(config, migrate).await?;
         let redis_client =
             redis::Client::open(state.config.redis_url.as_str()).map_err(|source| StartError::Redis {
                 url: redact(&state.config.redis_url),
@@ -158,40 +217,23 @@ impl App {
         let stream = format!("{}{}", state.config.redis_key_prefix, state.config.events_stream);
         let schema = graphql::build(state.clone(), Feed::start(redis_client, stream));
         let router = http::router(state.clone(), schema, &serve);
-        let listener = TcpListener::bind(serve.listen)
-            .await
-            .map_err(|source| StartError::Listen {
-                addr: serve.listen,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+        let listen_error = |source| StartError::Listen {
             addr: serve.listen,
             source,
-        })?;
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut workers = Vec::new();
-        if state.config.run_workers {
-            let config = &state.config;
-            let relay = RelayConfig {
-                stream: format!("{}{}", config.redis_key_prefix, config.events_stream),
-                maxlen: config.events_stream_maxlen,
-                max_attempts: config.outbox_max_attempts,
-                retry_base: std::time::Duration::from_millis(config.outbox_retry_base_ms),
-            };
-            workers.push(tokio::spawn(relay::run(
-                state.db.clone(),
-                state.redis.clone(),
-                relay,
-                stopped,
-            )));
-        }
+        };
+        let listener = TcpListener::bind(serve.listen).await.map_err(listen_error)?;
+        let addr = listener.local_addr().map_err(listen_error)?;
+        let background = if state.config.run_workers {
+            Background::start(&state)
+        } else {
+            Background::none()
+        };
         Ok(Self {
             listener,
             router,
             addr,
             state,
-            stop,
-            workers,
+            background,
         })
     }
 
@@ -201,10 +243,7 @@ impl App {
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
-        let _ = self.stop.send(true);
-        for worker in self.workers {
-            let _ = worker.await;
-        }
+        self.background.stop().await;
         served
     }
 }

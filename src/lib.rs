@@ -18,6 +18,7 @@
 //! - [`graphql`]: schema and thin resolvers.
 //! - [`http`]: router, GraphiQL, health.
 //! - [`demo`]: demo data for local use.
+//! - [`workers`]: the background workers' lifecycle record.
 
 pub mod admin;
 pub mod app;
@@ -32,3 +33,4 @@ pub mod pricing;
 pub mod redemption;
 pub mod store;
 pub mod telemetry;
+pub mod workers;

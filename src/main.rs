@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use promotions::app::{self, App};
+use promotions::app::{self, App, AppState, Background};
 use promotions::config::{Config, ServeConfig};
 use promotions::{demo, graphql, telemetry};
 
@@ -37,6 +37,11 @@ enum Command {
         /// Seed the demo data (idempotent) before serving.
         #[arg(long)]
         seed_demo: bool,
+    },
+    /// Runs the background workers alone (outbox relay, usage reconciler), no HTTP.
+    Worker {
+        #[command(flatten)]
+        config: Config,
     },
     /// Applies pending migrations and exits.
     Migrate {
@@ -89,6 +94,17 @@ async fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(format!("server failed: {e}")),
             }
+        }
+        Command::Worker { config } => {
+            let state = match AppState::connect(config, true).await {
+                Ok(state) => state,
+                Err(e) => return fail(e),
+            };
+            let background = Background::start(&state);
+            tracing::info!("workers running");
+            app::shutdown_signal().await;
+            background.stop().await;
+            ExitCode::SUCCESS
         }
         Command::Migrate { config } => match app::connect_db(&config, true).await {
             Ok(_) => {

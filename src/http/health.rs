@@ -45,7 +45,7 @@ struct Report {
     postgres: Check,
     redis: Check,
     migrations: Check,
-    workers: Vec<serde_json::Value>,
+    workers: Vec<crate::workers::WorkerState>,
 }
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -96,7 +96,7 @@ async fn report(state: &AppState) -> Report {
         postgres,
         redis,
         migrations,
-        workers: Vec::new(),
+        workers: state.workers.states(),
     }
 }
 

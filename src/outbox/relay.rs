@@ -24,7 +24,10 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
+use crate::workers::Workers;
 
+/// The worker's name.
+pub const NAME: &str = "outbox-relay";
 /// The NOTIFY channel that wakes the relay.
 pub const CHANNEL: &str = "outbox";
 /// Polling fallback.
@@ -178,26 +181,30 @@ pub async fn run(
     db: DatabaseConnection,
     redis: ConnectionManager,
     config: RelayConfig,
+    workers: std::sync::Arc<Workers>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    workers.started(NAME);
     let mut listener: Option<PgListener> = None;
     loop {
         // Drain what is due.
-        loop {
+        let outcome = loop {
             match relay_batch(&db, &redis, &config).await {
                 Ok(n) if n > 0 => continue,
-                Ok(_) => break,
+                Ok(_) => break Ok(()),
                 Err(e) => {
                     let message = match &e {
                         AppError::Unavailable(m) | AppError::Internal(m) => m.clone(),
                         other => other.code().to_owned(),
                     };
                     tracing::warn!(error = %message, "outbox relay batch failed");
-                    break;
+                    break Err(message);
                 }
             }
-        }
+        };
+        workers.ran(NAME, outcome);
         if *stop.borrow() {
+            workers.stopped(NAME);
             return;
         }
         if listener.is_none()
@@ -216,7 +223,10 @@ pub async fn run(
         };
         tokio::select! {
             _ = wake => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                workers.stopped(NAME);
+                return;
+            }
         }
     }
 }

@@ -22,6 +22,7 @@ use super::pools::{Pool, Pools, Scope, pending_slots};
 use crate::domain::engine::PricedCart;
 use crate::pricing::Pricing;
 use crate::store::redemptions;
+use crate::workers::Workers;
 
 /// How long a reservation may stay uncommitted before it is given back.
 pub const PENDING_GRACE: Duration = Duration::from_secs(60);
@@ -41,13 +42,13 @@ pub struct Reconciler {
 
 impl Reconciler {
     /// Starts the reconciler's task (it ends when the reconciler is dropped).
-    pub fn start(db: DatabaseConnection, pools: Pools, pricing: Arc<Pricing>) -> Arc<Self> {
+    pub fn start(db: DatabaseConnection, pools: Pools, pricing: Arc<Pricing>, workers: Arc<Workers>) -> Arc<Self> {
         let reconciler = Arc::new(Self {
             db,
             pools,
             dirty: Mutex::new(Default::default()),
         });
-        tokio::spawn(run(Arc::downgrade(&reconciler), pricing));
+        tokio::spawn(run(Arc::downgrade(&reconciler), pricing, workers));
         reconciler
     }
 
@@ -151,17 +152,25 @@ impl Reconciler {
     }
 }
 
-async fn run(reconciler: Weak<Reconciler>, pricing: Arc<Pricing>) {
+/// The worker's name.
+pub const NAME: &str = "usage-reconciler";
+
+async fn run(reconciler: Weak<Reconciler>, pricing: Arc<Pricing>, workers: Arc<Workers>) {
+    workers.started(NAME);
     let mut since_sweep = Duration::ZERO;
     loop {
         tokio::time::sleep(FLUSH_EVERY).await;
-        let Some(r) = reconciler.upgrade() else { return };
+        let Some(r) = reconciler.upgrade() else {
+            workers.stopped(NAME);
+            return;
+        };
         r.flush().await;
         since_sweep += FLUSH_EVERY;
         if since_sweep >= SWEEP_EVERY {
             since_sweep = Duration::ZERO;
             let limited: Vec<Uuid> = pricing.snapshot().limited_promotions();
             r.sweep(&limited, PENDING_GRACE).await;
+            workers.ran(NAME, Ok(()));
         }
     }
 }

@@ -30,7 +30,7 @@ async fn a_reservation_never_committed_is_given_back_and_a_committed_one_is_kept
     let pricing = Pricing::start(app.db.clone(), pools.clone(), chrono_tz::UTC)
         .await
         .unwrap();
-    let reconciler = Reconciler::start(app.db.clone(), pools.clone(), pricing);
+    let reconciler = Reconciler::start(app.db.clone(), pools.clone(), pricing, Default::default());
     let total = [Pool {
         scope: Scope::Promotion,
         owner: id,
@@ -95,7 +95,7 @@ async fn a_counter_that_drifted_from_postgres_is_reseeded() {
     let pricing = Pricing::start(app.db.clone(), pools.clone(), chrono_tz::UTC)
         .await
         .unwrap();
-    let reconciler = Reconciler::start(app.db.clone(), pools.clone(), pricing);
+    let reconciler = Reconciler::start(app.db.clone(), pools.clone(), pricing, Default::default());
     let total = [Pool {
         scope: Scope::Promotion,
         owner: id,

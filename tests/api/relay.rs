@@ -168,6 +168,7 @@ async fn two_relays_drain_ten_thousand_events_once_each_in_order_per_aggregate()
             app.db.clone(),
             conn,
             config.clone(),
+            Default::default(),
             stopped.clone(),
         )));
     }
