@@ -16,7 +16,7 @@ use crate::redemption::Redemptions;
 use crate::redemption::pools::Pools;
 use crate::redemption::reconcile::Reconciler;
 use crate::workers::Workers;
-use crate::{graphql, http, store};
+use crate::{expiry, graphql, http, store};
 
 /// What every request handler shares; cheap to clone.
 #[derive(Clone)]
@@ -138,7 +138,7 @@ impl Background {
         }
     }
 
-    /// Starts the outbox relay (the usage reconciler runs with the state).
+    /// Starts the outbox relay and housekeeping (the usage reconciler runs with the state).
     pub fn start(state: &AppState) -> Self {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let config = &state.config;
@@ -148,16 +148,24 @@ impl Background {
             max_attempts: config.outbox_max_attempts,
             retry_base: std::time::Duration::from_millis(config.outbox_retry_base_ms),
         };
-        let task = tokio::spawn(relay::run(
+        let relay = tokio::spawn(relay::run(
             state.db.clone(),
             state.redis.clone(),
             relay,
+            state.workers.clone(),
+            stopped.clone(),
+        ));
+        let retention =
+            chrono::Duration::hours(i64::try_from(config.outbox_retention_hours).unwrap_or(i64::MAX / 3600));
+        let housekeeping = tokio::spawn(housekeeping(
+            state.db.clone(),
+            retention,
             state.workers.clone(),
             stopped,
         ));
         Self {
             stop,
-            tasks: vec![task],
+            tasks: vec![relay, housekeeping],
         }
     }
 
@@ -166,6 +174,35 @@ impl Background {
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
+        }
+    }
+}
+
+/// The housekeeping worker: expiry and outbox retention every few seconds.
+async fn housekeeping(
+    db: sea_orm::DatabaseConnection,
+    retention: chrono::Duration,
+    workers: Arc<Workers>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    const NAME: &str = "housekeeping";
+    workers.started(NAME);
+    loop {
+        let now = chrono::Utc::now();
+        let outcome = async {
+            expiry::expire(&db, now).await?;
+            expiry::prune_outbox(&db, now - retention).await?;
+            Ok::<(), AppError>(())
+        }
+        .await
+        .map_err(|e| e.code().to_string());
+        workers.ran(NAME, outcome);
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = stop.changed() => {
+                workers.stopped(NAME);
+                return;
+            }
         }
     }
 }

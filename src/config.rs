@@ -38,6 +38,9 @@ pub struct Config {
     /// First retry delay of a failed publish, in milliseconds (doubles each attempt, capped at 5 minutes).
     #[arg(long, env = "OUTBOX_RETRY_BASE_MS", default_value_t = 1000)]
     pub outbox_retry_base_ms: u64,
+    /// Published outbox rows are deleted after this many hours.
+    #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = 168)]
+    pub outbox_retention_hours: u64,
     /// Largest PostgreSQL connection pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
     pub database_max_connections: u32,

@@ -11,7 +11,8 @@
 //! - [`app`]: shared state, start-up, serving and shutdown.
 //! - [`domain`]: the pure rules (definitions, validation).
 //! - [`store`]: PostgreSQL entities and repositories.
-//! - [`outbox`]: events written in the change's transaction.
+//! - [`outbox`]: events written in the change's transaction, and their relay.
+//! - [`expiry`]: time-driven housekeeping (expiry events, outbox retention).
 //! - [`admin`]: use cases of the admin API.
 //! - [`pricing`]: the promotion snapshot and cart previews.
 //! - [`redemption`]: applying and releasing, with limits that cannot be exceeded.
@@ -26,6 +27,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod expiry;
 pub mod graphql;
 pub mod http;
 pub mod outbox;

@@ -14,6 +14,7 @@ mod m20261126_000003_create_coupons;
 mod m20261126_000004_create_redemptions;
 mod m20261126_000005_create_outbox_events;
 mod m20261126_000006_create_usage_slots;
+mod m20261127_000007_add_expiry_announcements;
 
 /// Applies the migrations in order; `serve` and `migrate` run it.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_create_redemptions::Migration),
             Box::new(m20261126_000005_create_outbox_events::Migration),
             Box::new(m20261126_000006_create_usage_slots::Migration),
+            Box::new(m20261127_000007_add_expiry_announcements::Migration),
         ]
     }
 }

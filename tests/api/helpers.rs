@@ -195,6 +195,7 @@ async fn spawn_configured(
         events_stream_maxlen: 1_000_000,
         outbox_max_attempts: 10,
         outbox_retry_base_ms: 1000,
+        outbox_retention_hours: 168,
     };
     adjust(&mut config);
     let serve = ServeConfig {

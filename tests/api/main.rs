@@ -9,6 +9,7 @@ mod helpers;
 
 mod campaigns;
 mod coupons;
+mod expiry;
 mod health;
 mod outbox;
 mod pagination;

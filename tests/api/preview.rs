@@ -151,6 +151,15 @@ async fn coupon_states_are_reported_with_their_reason() {
         .await;
     app.create_coupon(json!({ "promotionId": stopped, "code": "STOPPED-1" }))
         .await;
+    // First see it running, so that the switch-off below is the newer state.
+    eventually(|| async {
+        preview(&app, cart(&["stopped-1"])).await["applied"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 1
+    })
+    .await;
     app.data(
         "mutation($id: ID!) { setPromotionActive(id: $id, active: false) { id } }",
         json!({ "id": stopped }),
