@@ -140,7 +140,7 @@ pub async fn relay_batch(db: &DatabaseConnection, redis: &ConnectionManager, con
         Ok(()) => {
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "UPDATE outbox_events SET status = 'PUBLISHED', published_at = now(), attempts = attempts + 1,
+                "UPDATE outbox_events SET status = 'PUBLISHED', published_at = clock_timestamp(), attempts = attempts + 1,
                  last_error = NULL, next_attempt_at = NULL WHERE id = ANY($1)",
                 [ids.into()],
             ))
