@@ -96,7 +96,24 @@ where
         .into_tuple::<Uuid>()
         .all(db);
     // The count and the page run at once (on two pooled connections).
-    let (total_count, mut ids) = tokio::try_join!(count, ids)?;
+    let (total_count, ids) = tokio::try_join!(count, ids)?;
+    rows_of::<E, C>(db, ids, id, page, total_count).await
+}
+
+/// The page of rows for up to `first + 1` ids (the extra one only says a
+/// next page exists), newest first.
+async fn rows_of<E, C>(
+    db: &C,
+    mut ids: Vec<Uuid>,
+    id: E::Column,
+    page: PageRequest,
+    total_count: u64,
+) -> Result<Page<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: Send + Sync,
+    C: ConnectionTrait,
+{
     let has_next_page = ids.len() as u64 > page.first;
     ids.truncate(page.first as usize);
     let items = if ids.is_empty() {
@@ -153,19 +170,8 @@ where
         Some(row) => row.try_get("", "n")?,
         None => 0,
     };
-    let mut ids: Vec<Uuid> = rows.iter().map(|r| r.try_get("", "id")).collect::<Result<_, _>>()?;
-    let has_next_page = ids.len() as u64 > page.first;
-    ids.truncate(page.first as usize);
-    let items = if ids.is_empty() {
-        Vec::new()
-    } else {
-        E::find().filter(id.is_in(ids)).order_by_desc(id).all(db).await?
-    };
-    Ok(Page {
-        items,
-        has_next_page,
-        total_count: u64::try_from(total_count).unwrap_or(0),
-    })
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.try_get("", "id")).collect::<Result<_, _>>()?;
+    rows_of::<E, C>(db, ids, id, page, u64::try_from(total_count).unwrap_or(0)).await
 }
 
 #[cfg(test)]

@@ -13,6 +13,39 @@ use uuid::Uuid;
 
 use crate::helpers::{promotion_input, spawn_app};
 
+/// Pools and a reconciler of the app's Redis prefix, and the promotion's total pool.
+async fn reconciler_for(
+    app: &crate::helpers::TestApp,
+    id: Uuid,
+) -> (
+    redis::aio::ConnectionManager,
+    Pools,
+    std::sync::Arc<Reconciler>,
+    [Pool; 1],
+) {
+    let redis = redis::Client::open(app.redis_url.as_str())
+        .unwrap()
+        .get_connection_manager()
+        .await
+        .unwrap();
+    let pools = Pools::new(redis.clone(), &app.redis_key_prefix);
+    let pricing = Pricing::start(app.db.clone(), pools.clone(), chrono_tz::UTC)
+        .await
+        .unwrap();
+    let reconciler = Reconciler::start(app.db.clone(), pools.clone(), pricing, Default::default());
+    (
+        redis,
+        pools,
+        reconciler,
+        [Pool {
+            scope: Scope::Promotion,
+            owner: id,
+            customer: None,
+            limit: 5,
+        }],
+    )
+}
+
 #[tokio::test]
 async fn a_reservation_never_committed_is_given_back_and_a_committed_one_is_kept() {
     let app = spawn_app().await;
@@ -21,22 +54,7 @@ async fn a_reservation_never_committed_is_given_back_and_a_committed_one_is_kept
         .await
         .parse()
         .unwrap();
-    let redis = redis::Client::open(app.redis_url.as_str())
-        .unwrap()
-        .get_connection_manager()
-        .await
-        .unwrap();
-    let pools = Pools::new(redis, &app.redis_key_prefix);
-    let pricing = Pricing::start(app.db.clone(), pools.clone(), chrono_tz::UTC)
-        .await
-        .unwrap();
-    let reconciler = Reconciler::start(app.db.clone(), pools.clone(), pricing, Default::default());
-    let total = [Pool {
-        scope: Scope::Promotion,
-        owner: id,
-        customer: None,
-        limit: 5,
-    }];
+    let (_, pools, reconciler, total) = reconciler_for(&app, id).await;
 
     // A committed order, through the API.
     let cart =
@@ -86,22 +104,7 @@ async fn a_counter_that_drifted_from_postgres_is_reseeded() {
         .await
         .parse()
         .unwrap();
-    let redis = redis::Client::open(app.redis_url.as_str())
-        .unwrap()
-        .get_connection_manager()
-        .await
-        .unwrap();
-    let pools = Pools::new(redis.clone(), &app.redis_key_prefix);
-    let pricing = Pricing::start(app.db.clone(), pools.clone(), chrono_tz::UTC)
-        .await
-        .unwrap();
-    let reconciler = Reconciler::start(app.db.clone(), pools.clone(), pricing, Default::default());
-    let total = [Pool {
-        scope: Scope::Promotion,
-        owner: id,
-        customer: None,
-        limit: 5,
-    }];
+    let (redis, pools, reconciler, total) = reconciler_for(&app, id).await;
     pools.seed(id, &total[0], &[]).await.unwrap();
     // Drift: Redis believes three slots are taken; PostgreSQL holds none.
     let _: () = redis::cmd("SET")
