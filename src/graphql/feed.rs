@@ -49,7 +49,9 @@ async fn read(client: redis::Client, stream: String, sender: broadcast::Sender<E
     let mut connection = None;
     loop {
         if connection.is_none() {
-            match client.get_multiplexed_async_connection().await {
+            // Its own connection, allowed to wait longer than one blocking read.
+            let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(5)));
+            match client.get_multiplexed_async_connection_with_config(&config).await {
                 Ok(mut c) => {
                     if last == "$" {
                         // Start after the newest entry, so no gap opens between reads.
