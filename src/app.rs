@@ -31,6 +31,8 @@ pub struct AppState {
     pub redemptions: Redemptions,
     /// The background workers' record (for health).
     pub workers: Arc<Workers>,
+    /// This process's Prometheus metrics, served on `/metrics`.
+    pub metrics: prometheus::Registry,
     /// Settings.
     pub config: Arc<Config>,
 }
@@ -222,7 +224,8 @@ impl AppState {
                     other => format!("{other:?}"),
                 })
             })?;
-        let workers = Arc::new(Workers::default());
+        let metrics = prometheus::Registry::new();
+        let workers = Arc::new(Workers::new(&metrics));
         let reconciler = Reconciler::start(db.clone(), pools.clone(), pricing.clone(), workers.clone());
         let redemptions = Redemptions {
             db: db.clone(),
@@ -236,6 +239,7 @@ impl AppState {
             pricing,
             redemptions,
             workers,
+            metrics,
             config: Arc::new(config),
         })
     }

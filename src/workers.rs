@@ -3,12 +3,13 @@
 //! `/health/detailed` shows the record. Workers: `outbox-relay` (publishes
 //! events) and `usage-reconciler` (stored counts, stale reservations, drifted
 //! counters). They run inside `serve` (RUN_WORKERS=true, the default) or
-//! alone as `promotions worker`.
+//! alone as `promotions worker`. The same record feeds `/metrics`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 use serde::Serialize;
 
 /// One worker's state.
@@ -24,13 +25,52 @@ pub struct WorkerState {
     pub last_error: Option<String>,
 }
 
-/// The record of this process's workers.
-#[derive(Default)]
+/// The record of this process's workers, also as Prometheus counters
+/// (`worker_runs_total`, `worker_failures_total`, `worker_running`).
 pub struct Workers {
     states: Mutex<BTreeMap<&'static str, WorkerState>>,
+    runs: IntCounterVec,
+    failures: IntCounterVec,
+    running: IntGaugeVec,
+}
+
+impl Default for Workers {
+    fn default() -> Self {
+        Self::new(&Registry::new())
+    }
 }
 
 impl Workers {
+    /// A record whose counters are registered in `registry`.
+    pub fn new(registry: &Registry) -> Self {
+        let runs = IntCounterVec::new(
+            Opts::new("worker_runs_total", "Runs of each background worker"),
+            &["worker"],
+        )
+        .expect("a valid metric definition");
+        let failures = IntCounterVec::new(
+            Opts::new("worker_failures_total", "Failed runs of each background worker"),
+            &["worker"],
+        )
+        .expect("a valid metric definition");
+        let running = IntGaugeVec::new(Opts::new("worker_running", "1 while a worker runs"), &["worker"])
+            .expect("a valid metric definition");
+        for metric in [
+            Box::new(runs.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(failures.clone()),
+            Box::new(running.clone()),
+        ] {
+            // A second registration (a second app in one process) keeps the first.
+            let _ = registry.register(metric);
+        }
+        Self {
+            states: Mutex::new(BTreeMap::new()),
+            runs,
+            failures,
+            running,
+        }
+    }
+
     fn with(&self, name: &'static str, f: impl FnOnce(&mut WorkerState)) {
         let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
         let state = states.entry(name).or_insert_with(|| WorkerState {
@@ -47,6 +87,7 @@ impl Workers {
 
     /// A worker started.
     pub fn started(&self, name: &'static str) {
+        self.running.with_label_values(&[name]).set(1);
         self.with(name, |s| {
             s.state = "running";
             s.started_at = Utc::now();
@@ -55,6 +96,10 @@ impl Workers {
 
     /// A worker finished one run.
     pub fn ran(&self, name: &'static str, outcome: Result<(), String>) {
+        self.runs.with_label_values(&[name]).inc();
+        if outcome.is_err() {
+            self.failures.with_label_values(&[name]).inc();
+        }
         self.with(name, |s| {
             s.runs += 1;
             s.last_run = Some(Utc::now());
@@ -67,6 +112,7 @@ impl Workers {
 
     /// A worker stopped.
     pub fn stopped(&self, name: &'static str) {
+        self.running.with_label_values(&[name]).set(0);
         self.with(name, |s| s.state = "stopped");
     }
 

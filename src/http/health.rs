@@ -1,6 +1,7 @@
 //! Health endpoints: `/health` and `/health/live` (the process answers),
 //! `/health/ready` (PostgreSQL and Redis reachable, migrations applied: 503
-//! otherwise) and `/health/detailed` (JSON with each dependency's latency).
+//! otherwise), `/health/detailed` (JSON with each dependency's latency and
+//! each worker's state) and `/metrics` (Prometheus text format).
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/health/detailed", get(detailed))
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -118,4 +120,17 @@ async fn detailed(State(state): State<AppState>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(report))
+}
+
+/// Prometheus text format of this process's metrics.
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut body = String::new();
+    match prometheus::TextEncoder::new().encode_utf8(&state.metrics.gather(), &mut body) {
+        Ok(()) => (StatusCode::OK, [("content-type", prometheus::TEXT_FORMAT)], body),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [("content-type", "text/plain")],
+            e.to_string(),
+        ),
+    }
 }
