@@ -123,6 +123,7 @@ pub struct App {
     /// The shared state (tests use its pool).
     pub state: AppState,
     background: Background,
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// The background workers this process runs, and how to stop them.
@@ -257,7 +258,8 @@ impl App {
             })?;
         let stream = format!("{}{}", state.config.redis_key_prefix, state.config.events_stream);
         let schema = graphql::build(state.clone(), Feed::start(redis_client, stream));
-        let router = http::router(state.clone(), schema, &serve);
+        let (closing, closing_rx) = tokio::sync::watch::channel(false);
+        let router = http::router(state.clone(), schema, &serve, closing_rx);
         let listen_error = |source| StartError::Listen {
             addr: serve.listen,
             source,
@@ -275,12 +277,19 @@ impl App {
             addr,
             state,
             background,
+            closing,
         })
     }
 
     /// Serves until `shutdown` completes, drains in-flight requests, then
     /// stops the workers (each finishes its current batch).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let closing = self.closing;
+        let shutdown = async move {
+            shutdown.await;
+            // Subscriptions end and close their sockets; HTTP requests drain.
+            let _ = closing.send(true);
+        };
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;

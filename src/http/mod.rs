@@ -3,14 +3,18 @@
 
 pub mod health;
 
+use async_graphql::futures_util::{SinkExt, StreamExt};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::rejection::GraphQLRejection;
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLResponse, GraphQLSubscription};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Json, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
+use tokio::sync::watch;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
@@ -19,19 +23,50 @@ use crate::config::ServeConfig;
 use crate::graphql::AppSchema;
 
 /// The router of the whole service.
-pub fn router(state: AppState, schema: AppSchema, serve: &ServeConfig) -> Router {
+/// `closing` turns true when the service shuts down: open subscriptions
+/// then end and their sockets close with 1001 (going away).
+pub fn router(state: AppState, schema: AppSchema, serve: &ServeConfig, closing: watch::Receiver<bool>) -> Router {
     let graphql = if serve.graphiql {
         get(graphiql).post(execute)
     } else {
         post(execute)
     };
+    let subscriptions = Router::new()
+        .route("/graphql/ws", any(subscribe))
+        .with_state((schema.clone(), closing));
     Router::new()
-        .route_service("/graphql/ws", GraphQLSubscription::new(schema.clone()))
         .route("/graphql", graphql)
         .with_state(schema)
+        .merge(subscriptions)
         .merge(health::routes(state))
         .layer(RequestBodyLimitLayer::new(serve.max_body_bytes))
         .layer(TraceLayer::new_for_http())
+}
+
+/// A subscription socket (graphql-transport-ws or graphql-ws) that ends
+/// cleanly when the service shuts down.
+async fn subscribe(
+    State((schema, closing)): State<(AppSchema, watch::Receiver<bool>)>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let (mut sink, stream) = socket.split();
+            let mut closing = closing;
+            let shutting_down = async move {
+                let _ = closing.wait_for(|closing| *closing).await;
+            };
+            GraphQLWebSocket::new_with_pair(&mut sink, stream.take_until(shutting_down), schema, protocol)
+                .serve()
+                .await;
+            let goodbye = CloseFrame {
+                code: 1001,
+                reason: "the service is shutting down".into(),
+            };
+            let _ = sink.send(Message::Close(Some(goodbye))).await;
+        })
 }
 
 async fn graphiql() -> impl IntoResponse {

@@ -118,6 +118,7 @@ pub struct TestApp {
     pub redis_url: String,
     /// The app's Redis key prefix.
     pub redis_key_prefix: String,
+    shutdown: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
     client: reqwest::Client,
 }
 
@@ -208,7 +209,10 @@ async fn spawn_configured(
         .unwrap_or_else(|e| panic!("the app did not start: {e}"));
     let address = format!("http://{}", app.addr);
     let db = app.state.db.clone();
-    tokio::spawn(app.run(std::future::pending()));
+    let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.run(async move {
+        let _ = shutdown_rx.await;
+    }));
     TestApp {
         address,
         db,
@@ -216,10 +220,18 @@ async fn spawn_configured(
         redis_url,
         redis_key_prefix,
         client: reqwest::Client::new(),
+        shutdown: std::sync::Mutex::new(Some(shutdown)),
     }
 }
 
 impl TestApp {
+    /// Shuts the app down as SIGTERM would.
+    pub fn shut_down(&self) {
+        if let Some(tx) = self.shutdown.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+    }
+
     /// POSTs a GraphQL document and returns the whole JSON response.
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
         self.client

@@ -148,3 +148,29 @@ async fn a_progress_subscription_for_an_unknown_batch_is_not_found() {
     );
     assert_eq!(reply["payload"]["errors"][0]["extensions"]["field"], "batchId");
 }
+
+#[tokio::test]
+async fn shutting_down_ends_subscriptions_and_closes_their_sockets() {
+    let app = spawn_app_with(None, |_| {}).await;
+    let mut socket = connect(&app, "graphql-transport-ws").await;
+    subscribe(&mut socket, "subscribe", "01900000-0000-7000-8000-000000000000").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.shut_down();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .expect("no close frame within 3 s");
+        match tokio::time::timeout(left, socket.next())
+            .await
+            .expect("no close frame within 3 s")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 1001);
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("the socket ended without a close frame: {other:?}"),
+        }
+    }
+}
