@@ -58,6 +58,14 @@ async fn a_committed_change_reaches_the_stream_as_one_envelope() {
     .await;
     let events = stream(&app.redis_url, &key).await;
     let event = &events[0];
+    // The row turns PUBLISHED when the relay commits, just after its XADD.
+    until("marked published", Duration::from_secs(3), async || {
+        rows(&app, "SELECT 1 FROM outbox_events WHERE status = 'PUBLISHED'")
+            .await
+            .len()
+            == 1
+    })
+    .await;
     let row = &rows(&app, "SELECT id::text AS id, status FROM outbox_events").await[0];
     assert_eq!(event["id"], row.try_get::<String>("", "id").unwrap());
     assert_eq!(event["type"], "campaign.created");
