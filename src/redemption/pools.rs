@@ -151,16 +151,12 @@ impl Pools {
     /// Gives slots back; with `order`, also drops its pending reservation.
     #[tracing::instrument(skip_all, fields(promotion.id = %promotion))]
     pub async fn release(&self, promotion: Uuid, order: Option<&str>, slots: &[Slot]) -> AppResult<()> {
-        let mut invocation = RELEASE.key(self.base(promotion));
-        invocation.arg(order.unwrap_or(""));
-        for s in slots {
-            invocation.arg(s.pool.name()).arg(s.slot);
-        }
-        let _: i64 = invocation.invoke_async(&mut self.redis.clone()).await?;
-        Ok(())
+        let named: Vec<(String, i32)> = slots.iter().map(|s| (s.pool.name(), s.slot)).collect();
+        self.release_named(promotion, order.unwrap_or(""), &named).await
     }
 
-    /// Gives back slots named by pool (a pending entry's), dropping the entry.
+    /// Gives back slots named by pool (a pending entry's); a non-empty
+    /// `order` also drops that order's pending entry.
     pub async fn release_named(&self, promotion: Uuid, order: &str, slots: &[(String, i32)]) -> AppResult<()> {
         let mut invocation = RELEASE.key(self.base(promotion));
         invocation.arg(order);
