@@ -16,7 +16,7 @@ use crate::redemption::Redemptions;
 use crate::redemption::pools::Pools;
 use crate::redemption::reconcile::Reconciler;
 use crate::workers::Workers;
-use crate::{expiry, graphql, http, store};
+use crate::{coupon_generator, expiry, graphql, http, store};
 
 /// What every request handler shares; cheap to clone.
 #[derive(Clone)]
@@ -141,7 +141,7 @@ impl Background {
         }
     }
 
-    /// Starts the outbox relay and housekeeping (the usage reconciler runs with the state).
+    /// Starts the outbox relay, housekeeping and the coupon generator (the usage reconciler runs with the state).
     pub fn start(state: &AppState) -> Self {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let config = &state.config;
@@ -164,11 +164,17 @@ impl Background {
             state.db.clone(),
             retention,
             state.workers.clone(),
+            stopped.clone(),
+        ));
+        let generator = tokio::spawn(coupon_generator::run(
+            state.db.clone(),
+            std::time::Duration::from_secs(config.coupon_batch_lease_secs),
+            state.workers.clone(),
             stopped,
         ));
         Self {
             stop,
-            tasks: vec![relay, housekeeping],
+            tasks: vec![relay, housekeeping, generator],
         }
     }
 
@@ -219,12 +225,7 @@ impl AppState {
         let pools = Pools::new(redis.clone(), &config.redis_key_prefix);
         let pricing = Pricing::start(db.clone(), pools.clone(), config.time_zone)
             .await
-            .map_err(|e| {
-                StartError::Snapshot(match e {
-                    AppError::Unavailable(m) | AppError::Internal(m) => m,
-                    other => format!("{other:?}"),
-                })
-            })?;
+            .map_err(|e| StartError::Snapshot(e.into_cause()))?;
         let metrics = prometheus::Registry::new();
         let workers = Arc::new(Workers::new(&metrics));
         let reconciler = Reconciler::start(db.clone(), pools.clone(), pricing.clone(), workers.clone());

@@ -62,6 +62,14 @@ impl AppError {
         }
     }
 
+    /// For logs of background work: the cause of an infrastructure failure, else the code.
+    pub fn into_cause(self) -> String {
+        match self {
+            AppError::Unavailable(cause) | AppError::Internal(cause) => cause,
+            other => other.code().to_owned(),
+        }
+    }
+
     /// A stored row that cannot be decoded: INTERNAL, naming the row.
     pub fn corrupt_row(table: &str, id: impl std::fmt::Display, why: impl std::fmt::Display) -> Self {
         AppError::Internal(format!("stored row {table}/{id} cannot be decoded: {why}"))

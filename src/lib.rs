@@ -24,6 +24,7 @@
 pub mod admin;
 pub mod app;
 pub mod config;
+pub mod coupon_generator;
 pub mod demo;
 pub mod domain;
 pub mod error;

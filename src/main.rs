@@ -38,7 +38,8 @@ enum Command {
         #[arg(long)]
         seed_demo: bool,
     },
-    /// Runs the background workers alone (outbox relay, usage reconciler), no HTTP.
+    /// Runs the background workers alone (outbox relay, usage reconciler,
+    /// housekeeping, coupon generator), no HTTP.
     Worker {
         #[command(flatten)]
         config: Config,

@@ -1,7 +1,7 @@
 //! Creating and switching single coupons.
 
 use chrono::Utc;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
 use crate::domain::coupon::{Coupon, CouponDefinition, CouponDraft, normalize_code};
@@ -11,27 +11,28 @@ use crate::outbox::{self, Event};
 use crate::store::{self, Change};
 use crate::store::{coupons as repo, promotions};
 
+/// Checks that `input.promotionId` names a CART promotion (coupons unlock only those).
+pub(crate) async fn check_cart_promotion(db: &impl ConnectionTrait, promotion_id: Uuid) -> AppResult<()> {
+    match promotions::scope_of(db, promotion_id).await? {
+        None => Err(AppError::not_found(
+            "input.promotionId",
+            format!("no promotion with id {promotion_id}"),
+        )),
+        Some(Scope::Catalog) => Err(AppError::bad_input(
+            "input.promotionId",
+            "coupons unlock CART promotions; this promotion is a CATALOG promotion",
+        )),
+        Some(Scope::Cart) => Ok(()),
+    }
+}
+
 /// Creates an active coupon for a CART promotion (`coupon.created`).
 #[tracing::instrument(skip_all, fields(promotion.id = %promotion_id))]
 pub async fn create(db: &DatabaseConnection, promotion_id: Uuid, draft: &CouponDraft) -> AppResult<Coupon> {
     let def = CouponDefinition::new(draft)?;
     let now = Utc::now();
     let txn = db.begin().await?;
-    match promotions::scope_of(&txn, promotion_id).await? {
-        None => {
-            return Err(AppError::not_found(
-                "input.promotionId",
-                format!("no promotion with id {promotion_id}"),
-            ));
-        }
-        Some(Scope::Catalog) => {
-            return Err(AppError::bad_input(
-                "input.promotionId",
-                "coupons unlock CART promotions; this promotion is a CATALOG promotion",
-            ));
-        }
-        Some(Scope::Cart) => {}
-    }
+    check_cart_promotion(&txn, promotion_id).await?;
     let coupon = repo::insert(&txn, Uuid::now_v7(), promotion_id, &def, now).await?;
     outbox::enqueue(&txn, Event::new("coupon.created", "coupon", coupon.id, &coupon)?, now).await?;
     store::notify_change(&txn, Change::Coupons).await?;

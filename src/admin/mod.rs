@@ -4,5 +4,6 @@
 //! of these; no SQL lives above this layer.
 
 pub mod campaigns;
+pub mod coupon_batches;
 pub mod coupons;
 pub mod promotions;

@@ -62,20 +62,38 @@ pub struct CouponDefinition {
     pub window: Window,
 }
 
+/// The limits and window every coupon input carries, checked: (usage
+/// limit, per-customer limit, window); errors name the path under `input`.
+pub fn terms(
+    usage_limit: Option<i32>,
+    usage_limit_per_customer: Option<i32>,
+    starts_at: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<(Option<i32>, Option<i32>, Window), Invalid> {
+    Ok((
+        usage_limit.map(|l| v::positive("input.usageLimit", l)).transpose()?,
+        usage_limit_per_customer
+            .map(|l| v::positive("input.usageLimitPerCustomer", l))
+            .transpose()?,
+        Window::new("input.expiresAt", starts_at, expires_at)?,
+    ))
+}
+
 impl CouponDefinition {
     /// Checks the rules; errors name the input path under `input`.
     pub fn new(draft: &CouponDraft) -> Result<Self, Invalid> {
+        let code = normalize_code("input.code", &draft.code)?;
+        let (usage_limit, usage_limit_per_customer, window) = terms(
+            draft.usage_limit,
+            draft.usage_limit_per_customer,
+            draft.starts_at,
+            draft.expires_at,
+        )?;
         Ok(Self {
-            code: normalize_code("input.code", &draft.code)?,
-            usage_limit: draft
-                .usage_limit
-                .map(|l| v::positive("input.usageLimit", l))
-                .transpose()?,
-            usage_limit_per_customer: draft
-                .usage_limit_per_customer
-                .map(|l| v::positive("input.usageLimitPerCustomer", l))
-                .transpose()?,
-            window: Window::new("input.expiresAt", draft.starts_at, draft.expires_at)?,
+            code,
+            usage_limit,
+            usage_limit_per_customer,
+            window,
         })
     }
 }

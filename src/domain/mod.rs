@@ -5,6 +5,7 @@
 
 pub mod campaign;
 pub mod cart;
+pub mod code_pattern;
 pub mod coupon;
 pub mod engine;
 pub mod money;

@@ -14,7 +14,7 @@ use crate::error::{AppError, AppResult};
 use super::types::campaign::{CampaignInput, CampaignObject, CampaignStatus};
 use super::types::checkout::{ApplyPromotionsInput, PromotionResultObject, RedemptionObject};
 use super::types::common::parse_id;
-use super::types::coupon::{CouponInput, CouponObject};
+use super::types::coupon::{CouponBatchObject, CouponInput, CouponObject, GenerateCouponsInput};
 use super::types::outbox::OutboxEventObject;
 use super::types::promotion::{PromotionInput, PromotionObject};
 
@@ -92,6 +92,15 @@ impl Mutation {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         Ok(CouponObject(
             detached(async move { admin::coupons::set_active(&db, &code, active).await }).await?,
+        ))
+    }
+
+    /// Generates unique codes from a pattern; large counts run as a background job.
+    async fn generate_coupons(&self, ctx: &Context<'_>, input: GenerateCouponsInput) -> Result<CouponBatchObject> {
+        let db = ctx.data_unchecked::<AppState>().db.clone();
+        let (promotion_id, draft) = input.into_draft()?;
+        Ok(CouponBatchObject(
+            detached(async move { admin::coupon_batches::create(&db, promotion_id, &draft).await }).await?,
         ))
     }
 

@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::domain::cart::Cart;
 use crate::domain::coupon::normalize_code;
 use crate::error::AppError;
-use crate::store::{campaigns, coupons, outbox, promotions, redemptions};
+use crate::store::{campaigns, coupon_batches, coupons, outbox, promotions, redemptions};
 
 use super::types::campaign::{CampaignFilter, CampaignObject};
 use super::types::checkout::{CartInput, PromotionResultObject, RedemptionObject};
@@ -106,7 +106,7 @@ impl Query {
 
     async fn coupon_batch(&self, ctx: &Context<'_>, id: ID) -> Result<Option<CouponBatchObject>> {
         let state = ctx.data_unchecked::<AppState>();
-        Ok(coupons::find_batch(&state.db, parse_id("id", &id)?)
+        Ok(coupon_batches::find(&state.db, parse_id("id", &id)?)
             .await?
             .map(CouponBatchObject))
     }

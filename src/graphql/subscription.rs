@@ -15,7 +15,7 @@ use super::types::common::parse_id;
 use super::types::coupon::CouponBatchObject;
 use crate::app::AppState;
 use crate::error::AppError;
-use crate::store::coupons;
+use crate::store::coupon_batches;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum UsageChange {
@@ -137,13 +137,13 @@ impl Subscription {
     ) -> Result<impl Stream<Item = CouponBatchObject>> {
         let state = ctx.data_unchecked::<AppState>().clone();
         let id = parse_id("batchId", &batch_id)?;
-        if coupons::find_batch(&state.db, id).await?.is_none() {
+        if coupon_batches::find(&state.db, id).await?.is_none() {
             return Err(AppError::not_found("batchId", format!("no coupon batch with id {id}")).into());
         }
         Ok(async_stream::stream! {
             let mut last: Option<(i32, String)> = None;
             loop {
-                let Ok(Some(batch)) = coupons::find_batch(&state.db, id).await else { break };
+                let Ok(Some(batch)) = coupon_batches::find(&state.db, id).await else { break };
                 let now = (batch.generated, batch.status.clone());
                 let finished = batch.status == "DONE" || batch.status == "FAILED";
                 if last.as_ref() != Some(&now) {

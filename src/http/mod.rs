@@ -1,6 +1,7 @@
 //! The HTTP surface: GraphQL (POST /graphql, GraphiQL on GET), health
-//! endpoints, and the layers every request goes through (body limit, tracing).
+//! endpoints, the coupon CSV export, and the layers every request goes through (body limit, tracing).
 
+pub mod export;
 pub mod health;
 
 use async_graphql::futures_util::{SinkExt, StreamExt};
@@ -38,6 +39,7 @@ pub fn router(state: AppState, schema: AppSchema, serve: &ServeConfig, closing: 
         .route("/graphql", graphql)
         .with_state(schema)
         .merge(subscriptions)
+        .merge(export::routes(state.clone()))
         .merge(health::routes(state))
         .layer(RequestBodyLimitLayer::new(serve.max_body_bytes))
         .layer(TraceLayer::new_for_http())

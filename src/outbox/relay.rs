@@ -18,13 +18,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use redis::aio::ConnectionManager;
-use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
-use crate::workers::Workers;
+use crate::workers::{Wakeup, Workers};
 
 /// The worker's name.
 pub const NAME: &str = "outbox-relay";
@@ -185,7 +184,7 @@ pub async fn run(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     workers.started(NAME);
-    let mut listener: Option<PgListener> = None;
+    let mut wakeup = Wakeup::new(CHANNEL, POLL_EVERY);
     loop {
         // Drain what is due.
         let outcome = loop {
@@ -193,40 +192,16 @@ pub async fn run(
                 Ok(n) if n > 0 => continue,
                 Ok(_) => break Ok(()),
                 Err(e) => {
-                    let message = match &e {
-                        AppError::Unavailable(m) | AppError::Internal(m) => m.clone(),
-                        other => other.code().to_owned(),
-                    };
+                    let message = e.into_cause();
                     tracing::warn!(error = %message, "outbox relay batch failed");
                     break Err(message);
                 }
             }
         };
         workers.ran(NAME, outcome);
-        if *stop.borrow() {
+        if wakeup.wait(&db, &mut stop).await {
             workers.stopped(NAME);
             return;
-        }
-        if listener.is_none()
-            && let Ok(mut l) = PgListener::connect_with(db.get_postgres_connection_pool()).await
-            && l.listen(CHANNEL).await.is_ok()
-        {
-            listener = Some(l);
-        }
-        let wake = async {
-            match listener.as_mut() {
-                Some(l) => {
-                    let _ = tokio::time::timeout(POLL_EVERY, l.try_recv()).await;
-                }
-                None => tokio::time::sleep(POLL_EVERY).await,
-            }
-        };
-        tokio::select! {
-            _ = wake => {}
-            _ = stop.changed() => {
-                workers.stopped(NAME);
-                return;
-            }
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::domain::coupon::{Coupon, normalize_code};
 use crate::domain::engine::{self, Evaluation, PricedCart, SubmittedCoupon, UsageCounts};
 use crate::domain::promotion::DayOfWeek;
 use crate::domain::promotion::Promotion;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::redemption::pools::{Pool, Pools, Scope};
 use crate::store::{campaigns, coupons, promotions, redemptions};
 use snapshot::Snapshot;
@@ -378,10 +378,7 @@ async fn refresh_loop(pricing: Weak<Pricing>) {
 
 async fn reload_logged(pricing: &Pricing) {
     if let Err(e) = pricing.reload().await {
-        let message = match e {
-            AppError::Unavailable(m) | AppError::Internal(m) => m,
-            other => other.code().to_owned(),
-        };
+        let message = e.into_cause();
         tracing::warn!(error = %message, "snapshot rebuild failed; keeping the previous one");
     }
 }

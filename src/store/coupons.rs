@@ -5,7 +5,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr};
 use uuid::Uuid;
 
-use super::entities::{coupon, coupon_batch};
+use super::entities::coupon;
 use super::page::{self, Page, PageRequest};
 use crate::domain::coupon::{Coupon, CouponDefinition};
 use crate::domain::validation::Window;
@@ -103,9 +103,4 @@ pub async fn list(db: &impl ConnectionTrait, owner: CouponOwner, page: PageReque
     page::fetch(db, select, coupon::Column::Id, page)
         .await?
         .try_map(|r| Ok(decode(r)))
-}
-
-/// A coupon batch row by id.
-pub async fn find_batch(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<coupon_batch::Model>> {
-    Ok(coupon_batch::Entity::find_by_id(id).one(db).await?)
 }

@@ -4,6 +4,7 @@
 //! and turn a row that does not decode into an error naming it.
 
 pub mod campaigns;
+pub mod coupon_batches;
 pub mod coupons;
 pub mod entities;
 pub mod outbox;

@@ -1,6 +1,10 @@
 //! `spawn_app()` and typed helpers to talk to it.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use migration::{Migrator, MigratorTrait};
 use promotions::app::App;
@@ -160,6 +164,13 @@ async fn spawn_app_at(database_url: String, redis_url: String, redis_key_prefix:
     spawn_configured(database_url, redis_url, redis_key_prefix, |_| {}).await
 }
 
+/// Spawns the app on an existing database (e.g. one a killed binary used).
+pub async fn spawn_app_on_database(database_url: String, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    init_logs();
+    let prefix = format!("test:{}:", Uuid::now_v7().simple());
+    spawn_configured(database_url, redis_url(), prefix, adjust).await
+}
+
 /// A fresh database's URL, for tests that run the binary themselves.
 pub async fn fresh_database_url() -> String {
     fresh_database().await
@@ -197,6 +208,7 @@ async fn spawn_configured(
         outbox_max_attempts: 10,
         outbox_retry_base_ms: 1000,
         outbox_retention_hours: 168,
+        coupon_batch_lease_secs: 30,
     };
     adjust(&mut config);
     let serve = ServeConfig {
@@ -433,5 +445,109 @@ impl OwnRedis {
 impl Drop for OwnRedis {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Rows of a raw SQL query on the app's database.
+pub async fn rows(app: &TestApp, sql: &str) -> Vec<sea_orm::QueryResult> {
+    app.db
+        .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .unwrap()
+}
+
+/// Polls `check` every 20 ms until it holds; fails the test after `timeout`.
+pub async fn until(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {timeout:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs the real binary (`serve`) with these workers setting and extra
+/// environment; killed on drop.
+pub struct Binary(std::process::Child);
+
+impl Binary {
+    pub async fn start(database_url: &str, prefix: &str, port: u16, workers: bool, env: &[(&str, &str)]) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_promotions"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("REDIS_URL", shared_redis_url())
+            .env("REDIS_KEY_PREFIX", prefix)
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUN_WORKERS", workers.to_string())
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("run the promotions binary");
+        let client = reqwest::Client::new();
+        until("the binary serves", Duration::from_secs(20), async || {
+            client
+                .get(format!("http://127.0.0.1:{port}/health/ready"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        Binary(child)
+    }
+
+    /// SIGKILL: no shutdown, no cleanup.
+    pub fn kill(mut self) {
+        self.0.kill().expect("SIGKILL");
+        self.0.wait().expect("reap");
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A client WebSocket.
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens `/graphql/ws` with `protocol` and completes connection_init.
+pub async fn connect(app: &TestApp, protocol: &str) -> Socket {
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    socket
+        .send(Message::text(
+            json!({ "type": "connection_init", "payload": {} }).to_string(),
+        ))
+        .await
+        .unwrap();
+    let ack = next_json(&mut socket, Duration::from_secs(2))
+        .await
+        .expect("connection_ack");
+    assert_eq!(ack["type"], "connection_ack");
+    socket
+}
+
+/// The next JSON message other than keep-alives, within `within`.
+pub async fn next_json(socket: &mut Socket, within: Duration) -> Option<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match tokio::time::timeout(left, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["type"] == "ka" {
+                    continue;
+                }
+                return Some(value);
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
     }
 }

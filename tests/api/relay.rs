@@ -3,14 +3,14 @@
 //! retryOutboxEvent publishes the row once the stream is back.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use promotions::outbox::relay::{self, RelayConfig};
 use redis::aio::ConnectionManager;
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{OwnRedis, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Binary, OwnRedis, rows, spawn_app, spawn_app_with, until};
 
 async fn stream(redis_url: &str, key: &str) -> Vec<Value> {
     let client = redis::Client::open(redis_url).unwrap();
@@ -30,21 +30,6 @@ async fn stream(redis_url: &str, key: &str) -> Vec<Value> {
             serde_json::from_str(&fields[1]).unwrap()
         })
         .collect()
-}
-
-async fn rows(app: &TestApp, sql: &str) -> Vec<sea_orm::QueryResult> {
-    app.db
-        .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await
-        .unwrap()
-}
-
-async fn until(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check().await {
-        assert!(Instant::now() < deadline, "not within {timeout:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -205,47 +190,6 @@ async fn two_relays_drain_ten_thousand_events_once_each_in_order_per_aggregate()
     }
 }
 
-/// Runs the real binary (`serve`) with these workers setting; killed on drop.
-struct Binary(std::process::Child);
-
-impl Binary {
-    async fn start(database_url: &str, prefix: &str, port: u16, workers: bool) -> Self {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_promotions"))
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("REDIS_URL", crate::helpers::shared_redis_url())
-            .env("REDIS_KEY_PREFIX", prefix)
-            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-            .env("RUN_WORKERS", workers.to_string())
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("run the promotions binary");
-        let client = reqwest::Client::new();
-        until("the binary serves", Duration::from_secs(20), async || {
-            client
-                .get(format!("http://127.0.0.1:{port}/health/ready"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
-        Binary(child)
-    }
-
-    fn kill(mut self) {
-        self.0.kill().expect("SIGKILL");
-        self.0.wait().expect("reap");
-    }
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn an_event_committed_before_a_sigkill_is_published_exactly_once_after_the_restart() {
     let database_url = crate::helpers::fresh_database_url().await;
@@ -256,7 +200,7 @@ async fn an_event_committed_before_a_sigkill_is_published_exactly_once_after_the
         .local_addr()
         .unwrap()
         .port();
-    let first = Binary::start(&database_url, &prefix, port, false).await;
+    let first = Binary::start(&database_url, &prefix, port, false, &[]).await;
     let created: Value = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/graphql"))
         .json(&json!({ "query": "mutation { createCampaign(input: {name: \"Survives\"}) { id } }" }))
@@ -273,7 +217,7 @@ async fn an_event_committed_before_a_sigkill_is_published_exactly_once_after_the
         "nothing was published before the kill"
     );
 
-    let _second = Binary::start(&database_url, &prefix, port, true).await;
+    let _second = Binary::start(&database_url, &prefix, port, true, &[]).await;
     until("published after the restart", Duration::from_secs(10), async || {
         !stream(&crate::helpers::shared_redis_url(), &key).await.is_empty()
     })

@@ -5,51 +5,10 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::helpers::{TestApp, promotion_input, spawn_app_with};
-
-type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(app: &TestApp, protocol: &str) -> Socket {
-    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    socket
-        .send(Message::text(
-            json!({ "type": "connection_init", "payload": {} }).to_string(),
-        ))
-        .await
-        .unwrap();
-    let ack = next_json(&mut socket, Duration::from_secs(2))
-        .await
-        .expect("connection_ack");
-    assert_eq!(ack["type"], "connection_ack");
-    socket
-}
-
-async fn next_json(socket: &mut Socket, within: Duration) -> Option<Value> {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        match tokio::time::timeout(left, socket.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => {
-                let value: Value = serde_json::from_str(&text).unwrap();
-                if value["type"] == "ka" {
-                    continue;
-                }
-                return Some(value);
-            }
-            Ok(Some(Ok(_))) => continue,
-            _ => return None,
-        }
-    }
-}
+use crate::helpers::{Socket, TestApp, connect, next_json, promotion_input, spawn_app_with};
 
 const USAGE: &str = "subscription($c: ID) { usageUpdated(campaignId: $c) { promotionId campaignId orderId change amount redemptions remaining } }";
 

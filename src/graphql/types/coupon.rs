@@ -6,8 +6,10 @@ use chrono::{DateTime, Utc};
 use super::common::{Conn, connection, page_request, parse_id};
 use super::promotion::PromotionObject;
 use crate::app::AppState;
+use crate::domain::code_pattern::BatchDraft;
 use crate::domain::coupon::{self as domain, CouponDraft};
 use crate::error::AppError;
+use crate::store::coupon_batches;
 use crate::store::coupons::{self, CouponOwner};
 use crate::store::entities::coupon_batch;
 use crate::store::promotions;
@@ -59,7 +61,7 @@ impl CouponObject {
             return Ok(None);
         };
         let state = ctx.data_unchecked::<AppState>();
-        Ok(coupons::find_batch(&state.db, id).await?.map(CouponBatchObject))
+        Ok(coupon_batches::find(&state.db, id).await?.map(CouponBatchObject))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -85,6 +87,39 @@ impl CouponInput {
             parse_id("input.promotionId", &self.promotion_id)?,
             CouponDraft {
                 code: self.code,
+                usage_limit: self.usage_limit,
+                usage_limit_per_customer: self.usage_limit_per_customer,
+                starts_at: self.starts_at,
+                expires_at: self.expires_at,
+            },
+        ))
+    }
+}
+
+/// Codes generated from a pattern. `pattern`: '#' is a digit, '?' a letter
+/// or digit from an alphabet without look-alikes (no 0/O, 1/I/L), anything
+/// else is literal. Example: SUMMER-????-####.
+#[derive(InputObject)]
+pub struct GenerateCouponsInput {
+    pub promotion_id: ID,
+    /// 1..1,000,000; more than 10,000 run as a background job.
+    pub count: i32,
+    pub pattern: String,
+    #[graphql(default = 1)]
+    pub usage_limit: Option<i32>,
+    pub usage_limit_per_customer: Option<i32>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl GenerateCouponsInput {
+    /// The promotion id and the domain draft.
+    pub fn into_draft(self) -> Result<(uuid::Uuid, BatchDraft), AppError> {
+        Ok((
+            parse_id("input.promotionId", &self.promotion_id)?,
+            BatchDraft {
+                count: self.count,
+                pattern: self.pattern,
                 usage_limit: self.usage_limit,
                 usage_limit_per_customer: self.usage_limit_per_customer,
                 starts_at: self.starts_at,

@@ -1,0 +1,94 @@
+//! `GET /coupon-batches/{id}/codes.csv`: a batch's codes as CSV (one `code`
+//! column, oldest first), streamed page by page so memory stays bounded
+//! whatever the batch size.
+
+use async_graphql::futures_util::Stream;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::store::coupon_batches;
+
+/// Codes fetched per query.
+const PAGE: i64 = 5_000;
+
+/// The export route.
+pub fn routes(state: AppState) -> Router {
+    Router::new()
+        .route("/coupon-batches/{id}/codes.csv", get(codes_csv))
+        .with_state(state.db)
+}
+
+fn problem(status: StatusCode, code: &str, message: String) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code, "field": "id" } }] });
+    (status, Json(body)).into_response()
+}
+
+async fn codes_csv(State(db): State<DatabaseConnection>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<Uuid>() else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            format!("{id:?} is not a batch id"),
+        );
+    };
+    match coupon_batches::find(&db, id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                format!("no coupon batch with id {id}"),
+            );
+        }
+        Err(e) => {
+            tracing::warn!(error = %e.into_cause(), "coupon export failed");
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                "the codes cannot be read now; retry later".into(),
+            );
+        }
+    }
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"coupons-{id}.csv\""),
+            ),
+        ],
+        Body::from_stream(csv_rows(db, id)),
+    )
+        .into_response()
+}
+
+/// The header, then one line per code, a page per chunk.
+fn csv_rows(db: DatabaseConnection, id: Uuid) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    async_stream::try_stream! {
+        yield Bytes::from_static(b"code\n");
+        let mut after = None;
+        loop {
+            let page = coupon_batches::codes(&db, id, after, PAGE)
+                .await
+                .map_err(|e| std::io::Error::other(e.into_cause()))?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(*last);
+            let mut chunk = String::with_capacity(page.len() * 24);
+            for (_, code) in &page {
+                chunk.push_str(code);
+                chunk.push('\n');
+            }
+            yield Bytes::from(chunk);
+            if i64::try_from(page.len()).unwrap_or(0) < PAGE {
+                break;
+            }
+        }
+    }
+}
