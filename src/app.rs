@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::config::{Config, ServeConfig};
 use crate::error::AppError;
 use crate::graphql::feed::Feed;
+use crate::metrics::Metrics;
 use crate::outbox::relay::{self, RelayConfig};
 use crate::pricing::Pricing;
 use crate::redemption::Redemptions;
@@ -32,7 +33,7 @@ pub struct AppState {
     /// The background workers' record (for health).
     pub workers: Arc<Workers>,
     /// This process's Prometheus metrics, served on `/metrics`.
-    pub metrics: prometheus::Registry,
+    pub metrics: Arc<Metrics>,
     /// Settings.
     pub config: Arc<Config>,
 }
@@ -222,18 +223,19 @@ impl AppState {
     pub async fn connect(config: Config, migrate: bool) -> Result<Self, StartError> {
         let db = connect_db(&config, migrate).await?;
         let redis = connect_redis(&config).await?;
-        let pools = Pools::new(redis.clone(), &config.redis_key_prefix);
+        let metrics = Arc::new(Metrics::new());
+        let pools = Pools::new(redis.clone(), &config.redis_key_prefix, metrics.clone());
         let pricing = Pricing::start(db.clone(), pools.clone(), config.time_zone)
             .await
             .map_err(|e| StartError::Snapshot(e.into_cause()))?;
-        let metrics = prometheus::Registry::new();
-        let workers = Arc::new(Workers::new(&metrics));
+        let workers = Arc::new(Workers::new(&metrics.registry));
         let reconciler = Reconciler::start(db.clone(), pools.clone(), pricing.clone(), workers.clone());
         let redemptions = Redemptions {
             db: db.clone(),
             pools,
             pricing: pricing.clone(),
             reconciler,
+            metrics: metrics.clone(),
         };
         Ok(AppState {
             db,

@@ -42,6 +42,9 @@ pub struct Config {
     #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = 168)]
     pub outbox_retention_hours: u64,
     /// Largest PostgreSQL connection pool.
+    /// Record HTTP and GraphQL request metrics (false only to measure their cost).
+    #[arg(long, env = "METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics: bool,
     /// How long a coupon batch job stays with a worker that stopped answering.
     #[arg(long, env = "COUPON_BATCH_LEASE_SECS", default_value_t = 30)]
     pub coupon_batch_lease_secs: u64,

@@ -129,10 +129,16 @@ impl From<AppError> for async_graphql::Error {
             Some(f) if code == "BAD_USER_INPUT" => format!("{f}: {message}"),
             _ => message,
         };
+        let trace_id = matches!(code, "INTERNAL" | "UNAVAILABLE")
+            .then(crate::telemetry::current_trace_id)
+            .flatten();
         async_graphql::Error::new(message).extend_with(|_, ext| {
             ext.set("code", code);
             if let Some(field) = field {
                 ext.set("field", field);
+            }
+            if let Some(trace_id) = trace_id {
+                ext.set("traceId", trace_id);
             }
         })
     }

@@ -31,6 +31,7 @@ pub mod error;
 pub mod expiry;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod outbox;
 pub mod pricing;
 pub mod redemption;

@@ -70,8 +70,14 @@ async fn main() -> ExitCode {
         print!("{}", graphql::sdl());
         return ExitCode::SUCCESS;
     }
-    telemetry::init();
-    match cli.command {
+    let telemetry = telemetry::init();
+    let code = run(cli.command).await;
+    telemetry.shutdown();
+    code
+}
+
+async fn run(command: Command) -> ExitCode {
+    match command {
         Command::Serve {
             config,
             serve,

@@ -1,16 +1,151 @@
-//! Logging: `RUST_LOG` filters (default `info`), `LOG_FORMAT=json` gives one
-//! JSON object a line for machines, anything else a readable format.
+//! Logs and traces.
+//!
+//! - Logs: `RUST_LOG` filters (default `info`), `LOG_FORMAT=json` gives one
+//!   JSON object a line (with every enclosing span's fields, so a request's
+//!   `trace_id` is on each of its lines), anything else a readable format.
+//! - Traces: when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+//!   `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, spans go over OTLP/HTTP
+//!   (protobuf) in batches to that collector (Jaeger, the OpenTelemetry
+//!   Collector, ...), named by `OTEL_SERVICE_NAME` (default `promotions`).
+//!   Callers' W3C `traceparent` headers continue their trace. The standard
+//!   `OTEL_*` variables tune the exporter and the batches.
+//!
+//! Spans: one per HTTP request ([`http_span`]), one per GraphQL operation
+//! (the GraphQL extension), the use cases and repositories
+//! (`#[tracing::instrument]`), every SQL statement (SeaORM's
+//! `tracing-spans`) and every Redis script call.
 
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use opentelemetry::propagation::Extractor;
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::{Layer, fmt, prelude::*};
 
-/// Installs the global subscriber; call once, first thing in `main`.
-pub fn init() {
+/// Keeps the trace exporter alive; [`Telemetry::shutdown`] flushes it.
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Whether spans are exported.
+    pub fn exporting(&self) -> bool {
+        self.provider.is_some()
+    }
+
+    /// Sends the spans still buffered (call before exiting).
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("flushing traces failed: {e}");
+        }
+    }
+}
+
+fn otlp_configured() -> bool {
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+        .iter()
+        .any(|v| std::env::var(v).is_ok_and(|s| !s.trim().is_empty()))
+}
+
+fn tracer_provider() -> Result<SdkTracerProvider, String> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|e| format!("cannot build the OTLP exporter: {e}"))?;
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    if std::env::var("OTEL_SERVICE_NAME").is_err() {
+        resource = resource.with_service_name("promotions");
+    }
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource.build())
+        .build())
+}
+
+/// Installs the global subscriber (and the OTLP exporter when configured);
+/// call once, first thing in `main`.
+pub fn init() -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let registry = tracing_subscriber::registry().with(filter);
-    if json {
-        registry.with(fmt::layer().json().with_current_span(true)).init();
+    let logs = if json {
+        fmt::layer()
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .with_filter(filter)
+            .boxed()
     } else {
-        registry.with(fmt::layer()).init();
+        fmt::layer().with_filter(filter).boxed()
+    };
+    let (provider, problem) = if otlp_configured() {
+        match tracer_provider() {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(e)),
+        }
+    } else {
+        (None, None)
+    };
+    let traces = provider.as_ref().map(|p| {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("promotions"))
+            .with_filter(LevelFilter::INFO)
+    });
+    tracing_subscriber::registry().with(logs).with(traces).init();
+    if let Some(problem) = problem {
+        tracing::warn!(error = %problem, "traces are not exported");
     }
+    Telemetry { provider }
+}
+
+/// Reads W3C trace context from HTTP headers.
+struct Headers<'a>(&'a axum::http::HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// The span of one HTTP request: continues the caller's `traceparent` and
+/// records the trace id, so every log line inside carries it.
+pub fn http_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!(
+        "http.request",
+        otel.name = %format!("{} {route}", request.method()),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+    );
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(request.headers())));
+    if parent.span().span_context().is_valid() {
+        let _ = span.set_parent(parent);
+    }
+    if let Some(id) = trace_id_of(&span) {
+        span.record("trace_id", id.as_str());
+    }
+    span
+}
+
+fn trace_id_of(span: &tracing::Span) -> Option<String> {
+    let context = span.context();
+    let span_context = context.span().span_context().clone();
+    span_context.is_valid().then(|| span_context.trace_id().to_string())
+}
+
+/// The trace id of the current span, when traces are on.
+pub fn current_trace_id() -> Option<String> {
+    trace_id_of(&tracing::Span::current())
 }

@@ -5,6 +5,7 @@
 //! connection back with the transaction still open).
 
 use async_graphql::{Context, ID, Object, Result};
+use tracing::Instrument;
 
 use crate::admin;
 use crate::app::AppState;
@@ -20,7 +21,7 @@ use super::types::promotion::{PromotionInput, PromotionObject};
 
 /// Runs a use case on its own task, to completion, whatever the request does.
 async fn detached<T: Send + 'static>(work: impl Future<Output = AppResult<T>> + Send + 'static) -> AppResult<T> {
-    tokio::spawn(work)
+    tokio::spawn(work.in_current_span())
         .await
         .map_err(|e| AppError::Internal(format!("a use case task failed: {e}")))?
 }

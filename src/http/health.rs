@@ -122,10 +122,39 @@ async fn detailed(State(state): State<AppState>) -> impl IntoResponse {
     (code, Json(report))
 }
 
+/// Reads the outbox backlog and the pool's use into their gauges.
+async fn refresh_gauges(state: &AppState) -> Result<(), sea_orm::DbErr> {
+    let pool = state.db.get_postgres_connection_pool();
+    state
+        .metrics
+        .db_pool(pool.num_idle(), pool.size(), state.config.database_max_connections);
+    let row = state
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FILTER (WHERE status = 'PENDING') AS pending,
+                    count(*) FILTER (WHERE status = 'DEAD') AS dead,
+                    COALESCE(EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE status = 'PENDING')), 0)::float8 AS age
+             FROM outbox_events WHERE status IN ('PENDING', 'DEAD')",
+        ))
+        .await?;
+    if let Some(row) = row {
+        state.metrics.outbox(
+            row.try_get("", "pending")?,
+            row.try_get("", "dead")?,
+            row.try_get("", "age")?,
+        );
+    }
+    Ok(())
+}
+
 /// Prometheus text format of this process's metrics.
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    if let Err(e) = refresh_gauges(&state).await {
+        tracing::warn!(error = %e, "reading the outbox backlog for /metrics failed; its gauges keep their last values");
+    }
     let mut body = String::new();
-    match prometheus::TextEncoder::new().encode_utf8(&state.metrics.gather(), &mut body) {
+    match prometheus::TextEncoder::new().encode_utf8(&state.metrics.registry.gather(), &mut body) {
         Ok(()) => (StatusCode::OK, [("content-type", prometheus::TEXT_FORMAT)], body),
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -9,10 +9,15 @@ use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use std::sync::Arc;
+use std::time::Instant;
+
 use axum::Router;
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
+use axum::extract::{MatchedPath, State};
+use axum::http::Method;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{any, get, post};
 use tokio::sync::watch;
@@ -22,6 +27,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::AppState;
 use crate::config::ServeConfig;
 use crate::graphql::AppSchema;
+use crate::metrics::Metrics;
 
 /// The router of the whole service.
 /// `closing` turns true when the service shuts down: open subscriptions
@@ -35,14 +41,48 @@ pub fn router(state: AppState, schema: AppSchema, serve: &ServeConfig, closing: 
     let subscriptions = Router::new()
         .route("/graphql/ws", any(subscribe))
         .with_state((schema.clone(), closing));
-    Router::new()
+    let (metrics, state_records_metrics) = (state.metrics.clone(), state.config.metrics);
+    let router = Router::new()
         .route("/graphql", graphql)
         .with_state(schema)
         .merge(subscriptions)
         .merge(export::routes(state.clone()))
         .merge(health::routes(state))
-        .layer(RequestBodyLimitLayer::new(serve.max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        .layer(RequestBodyLimitLayer::new(serve.max_body_bytes));
+    let router = if state_records_metrics {
+        router.layer(axum::middleware::from_fn_with_state(metrics, count_request))
+    } else {
+        router
+    };
+    router.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(crate::telemetry::http_span)
+            .on_request(())
+            .on_response(|response: &Response, _: std::time::Duration, span: &tracing::Span| {
+                span.record("http.response.status_code", response.status().as_u16());
+            }),
+    )
+}
+
+/// Counts one request in `http_requests_total` and its latency, by matched route.
+async fn count_request(
+    State(metrics): State<Arc<Metrics>>,
+    route: Option<MatchedPath>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let route = route.as_ref().map_or("unmatched", |r| r.as_str());
+    let method = match *request.method() {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics.http_request(route, method, response.status().as_u16(), started.elapsed());
+    response
 }
 
 /// A subscription socket (graphql-transport-ws or graphql-ws) that ends

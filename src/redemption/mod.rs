@@ -26,6 +26,7 @@ use crate::domain::cart::Cart;
 use crate::domain::engine::PricedCart;
 use crate::domain::validation::identifier;
 use crate::error::{AppError, AppResult};
+use crate::metrics::Metrics;
 use crate::outbox::{self, Event};
 use crate::pricing::{Priced, Pricing, Usage, pools_of};
 use crate::store::redemptions::{self, RecordedPromotion, Redemption, SlotRow};
@@ -46,6 +47,7 @@ pub struct Redemptions {
     pub pools: Pools,
     pub pricing: Arc<Pricing>,
     pub reconciler: Arc<Reconciler>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The result of an apply: the priced cart and the redemption, if recorded.
@@ -77,6 +79,27 @@ impl Redemptions {
     /// recorded result; another cart is CONFLICT.
     #[tracing::instrument(skip_all, fields(order.id = order_id))]
     pub async fn apply(&self, order_id: &str, cart: &Cart) -> AppResult<Applied> {
+        let result = self.apply_with_retries(order_id, cart).await;
+        let outcome = match &result {
+            Ok(applied) => {
+                for rejected in &applied.cart.rejected {
+                    if let Ok(serde_json::Value::String(reason)) = serde_json::to_value(rejected.reason) {
+                        self.metrics.rejection(&reason);
+                    }
+                }
+                if applied.redemption.is_some() {
+                    "redeemed"
+                } else {
+                    "nothing_applied"
+                }
+            }
+            Err(e) => e.code(),
+        };
+        self.metrics.redemption("apply", outcome);
+        result
+    }
+
+    async fn apply_with_retries(&self, order_id: &str, cart: &Cart) -> AppResult<Applied> {
         let order_id = identifier("input.orderId", order_id)?;
         for _ in 0..MAX_SLOT_CLASHES {
             match self.apply_once(&order_id, cart).await? {
@@ -319,6 +342,16 @@ impl Redemptions {
     /// and the order id is free again. An order never applied is NOT_FOUND.
     #[tracing::instrument(skip_all, fields(order.id = order_id))]
     pub async fn release(&self, order_id: &str) -> AppResult<Redemption> {
+        let result = self.release_once(order_id).await;
+        let outcome = match &result {
+            Ok(_) => "released",
+            Err(e) => e.code(),
+        };
+        self.metrics.redemption("release", outcome);
+        result
+    }
+
+    async fn release_once(&self, order_id: &str) -> AppResult<Redemption> {
         let order_id = identifier("orderId", order_id)?;
         let now = Utc::now();
         let txn = self.db.begin().await?;

@@ -6,13 +6,16 @@
 //! service runs on Redis Cluster. The scripts are the `*.lua` files beside
 //! this module.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
 
 use redis::Script;
 use redis::aio::ConnectionManager;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
+use crate::metrics::Metrics;
 
 static RESERVE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("reserve.lua")));
 static RELEASE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("release.lua")));
@@ -94,6 +97,7 @@ pub enum Reserved {
 pub struct Pools {
     redis: ConnectionManager,
     prefix: String,
+    metrics: Arc<Metrics>,
 }
 
 fn parse_slots(pools: &[Pool], value: &str) -> AppResult<Vec<i32>> {
@@ -116,11 +120,32 @@ fn parse_slots(pools: &[Pool], value: &str) -> AppResult<Vec<i32>> {
 
 impl Pools {
     /// Pools under `prefix` (REDIS_KEY_PREFIX).
-    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(redis: ConnectionManager, prefix: &str, metrics: Arc<Metrics>) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),
+            metrics,
         }
+    }
+
+    /// Runs one script call in a `redis` span, timing it for the metrics.
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        script: &'static str,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> AppResult<T> {
+        let span = tracing::info_span!(
+            "redis",
+            otel.name = %format!("EVALSHA {script}"),
+            otel.kind = "client",
+            db.system = "redis",
+            db.operation = "EVALSHA",
+            redis.script = script,
+        );
+        let started = Instant::now();
+        let result = invocation.invoke_async(&mut self.redis.clone()).instrument(span).await;
+        self.metrics.redis_script(script, result.is_ok(), started.elapsed());
+        Ok(result?)
     }
 
     /// `<prefix>{promo:<id>}`: the base of every key of a promotion's pools.
@@ -137,7 +162,7 @@ impl Pools {
         for pool in pools {
             invocation.arg(pool.name()).arg(pool.limit);
         }
-        let (status, detail): (String, String) = invocation.invoke_async(&mut self.redis.clone()).await?;
+        let (status, detail): (String, String) = self.invoke("reserve", invocation).await?;
         let index = |name: &str| pools.iter().position(|p| p.name() == name);
         match status.as_str() {
             "OK" | "HELD" => Some(Reserved::Taken(parse_slots(pools, &detail)?)),
@@ -163,17 +188,15 @@ impl Pools {
         for (pool, slot) in slots {
             invocation.arg(pool).arg(*slot);
         }
-        let _: i64 = invocation.invoke_async(&mut self.redis.clone()).await?;
+        let _: i64 = self.invoke("release", invocation).await?;
         Ok(())
     }
 
     /// Marks an order's reservation committed (its slots stay taken).
     pub async fn confirm(&self, promotion: Uuid, order: &str) -> AppResult<()> {
-        let _: i64 = CONFIRM
-            .key(self.base(promotion))
-            .arg(order)
-            .invoke_async(&mut self.redis.clone())
-            .await?;
+        let mut invocation = CONFIRM.key(self.base(promotion));
+        invocation.arg(order);
+        let _: i64 = self.invoke("confirm", invocation).await?;
         Ok(())
     }
 
@@ -189,7 +212,7 @@ impl Pools {
                 invocation.arg(slot);
             }
         }
-        let _: i64 = invocation.invoke_async(&mut self.redis.clone()).await?;
+        let _: i64 = self.invoke("seed", invocation).await?;
         Ok(())
     }
 
@@ -211,18 +234,15 @@ impl Pools {
         for pool in pools {
             invocation.arg(pool.name());
         }
-        let counts: Vec<i64> = invocation.invoke_async(&mut self.redis.clone()).await?;
+        let counts: Vec<i64> = self.invoke("count", invocation).await?;
         Ok(counts.into_iter().map(|c| (c >= 0).then_some(c)).collect())
     }
 
     /// Pending reservations older than `before` (unix seconds): (order, slots by pool name).
     pub async fn stale_pending(&self, promotion: Uuid, before: i64, max: usize) -> AppResult<Vec<(String, String)>> {
-        let flat: Vec<String> = PENDING
-            .key(self.base(promotion))
-            .arg(before)
-            .arg(max)
-            .invoke_async(&mut self.redis.clone())
-            .await?;
+        let mut invocation = PENDING.key(self.base(promotion));
+        invocation.arg(before).arg(max);
+        let flat: Vec<String> = self.invoke("pending", invocation).await?;
         Ok(flat
             .chunks(2)
             .filter_map(|c| Some((c.first()?.clone(), c.get(1)?.clone())))

@@ -209,6 +209,7 @@ async fn spawn_configured(
         outbox_retry_base_ms: 1000,
         outbox_retention_hours: 168,
         coupon_batch_lease_secs: 30,
+        metrics: true,
     };
     adjust(&mut config);
     let serve = ServeConfig {

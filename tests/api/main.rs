@@ -12,6 +12,7 @@ mod coupon_batches;
 mod coupons;
 mod expiry;
 mod health;
+mod observability;
 mod outbox;
 mod pagination;
 mod preview;

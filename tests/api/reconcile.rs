@@ -28,7 +28,7 @@ async fn reconciler_for(
         .get_connection_manager()
         .await
         .unwrap();
-    let pools = Pools::new(redis.clone(), &app.redis_key_prefix);
+    let pools = Pools::new(redis.clone(), &app.redis_key_prefix, Default::default());
     let pricing = Pricing::start(app.db.clone(), pools.clone(), chrono_tz::UTC)
         .await
         .unwrap();
