@@ -65,21 +65,27 @@ fn tracer_provider() -> Result<SdkTracerProvider, String> {
         .build())
 }
 
+/// One JSON object a line (each with the fields of its enclosing spans), or readable lines.
+fn log_layer<S>(json: bool) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    if json {
+        fmt::layer()
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .boxed()
+    } else {
+        fmt::layer().boxed()
+    }
+}
+
 /// Installs the global subscriber (and the OTLP exporter when configured);
 /// call once, first thing in `main`.
 pub fn init() -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let logs = if json {
-        fmt::layer()
-            .json()
-            .with_current_span(false)
-            .with_span_list(true)
-            .with_filter(filter)
-            .boxed()
-    } else {
-        fmt::layer().with_filter(filter).boxed()
-    };
     let (provider, problem) = if otlp_configured() {
         match tracer_provider() {
             Ok(p) => (Some(p), None),
@@ -88,13 +94,22 @@ pub fn init() -> Telemetry {
     } else {
         (None, None)
     };
-    let traces = provider.as_ref().map(|p| {
-        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-        tracing_opentelemetry::layer()
-            .with_tracer(p.tracer("promotions"))
-            .with_filter(LevelFilter::INFO)
-    });
-    tracing_subscriber::registry().with(logs).with(traces).init();
+    // Without an exporter there is no trace layer and the log filter is global,
+    // so disabled spans cost nothing (per-layer filtering cost previews ~25 %).
+    match &provider {
+        Some(p) => {
+            opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+            let traces = tracing_opentelemetry::layer()
+                .with_tracer(p.tracer("promotions"))
+                .with_filter(LevelFilter::INFO);
+            tracing_subscriber::registry()
+                .with(log_layer(json).with_filter(filter))
+                .with(traces)
+                .init();
+        }
+        // A global filter: callsites it disables cost nothing.
+        None => tracing_subscriber::registry().with(filter).with(log_layer(json)).init(),
+    }
     if let Some(problem) = problem {
         tracing::warn!(error = %problem, "traces are not exported");
     }

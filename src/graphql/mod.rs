@@ -18,12 +18,7 @@ pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subs
 
 /// Builds the schema around the shared state and the live event feed.
 pub fn build(state: AppState, feed: feed::Feed) -> AppSchema {
-    let observe = observe::Observe {
-        metrics: state.metrics.clone(),
-        record: state.config.metrics,
-    };
     Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
-        .extension(observe)
         .data(state)
         .data(feed)
         .finish()

@@ -4,9 +4,11 @@
 pub mod export;
 pub mod health;
 
+use async_graphql::futures_util::future::join_all;
 use async_graphql::futures_util::{SinkExt, StreamExt};
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::GraphiQLSource;
+use async_graphql::{BatchRequest, BatchResponse};
 use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
 use crate::config::ServeConfig;
-use crate::graphql::AppSchema;
+use crate::graphql::{AppSchema, observe};
 use crate::metrics::Metrics;
 
 /// The router of the whole service.
@@ -41,15 +43,15 @@ pub fn router(state: AppState, schema: AppSchema, serve: &ServeConfig, closing: 
     let subscriptions = Router::new()
         .route("/graphql/ws", any(subscribe))
         .with_state((schema.clone(), closing));
-    let (metrics, state_records_metrics) = (state.metrics.clone(), state.config.metrics);
+    let (metrics, record) = (state.metrics.clone(), state.config.metrics);
     let router = Router::new()
         .route("/graphql", graphql)
-        .with_state(schema)
+        .with_state((schema, metrics.clone(), record))
         .merge(subscriptions)
         .merge(export::routes(state.clone()))
         .merge(health::routes(state))
         .layer(RequestBodyLimitLayer::new(serve.max_body_bytes));
-    let router = if state_records_metrics {
+    let router = if record {
         router.layer(axum::middleware::from_fn_with_state(metrics, count_request))
     } else {
         router
@@ -121,10 +123,18 @@ async fn graphiql() -> impl IntoResponse {
 }
 
 /// Executes a GraphQL request (or batch); every error leaves with a code.
-async fn execute(State(schema): State<AppSchema>, request: Result<GraphQLBatchRequest, GraphQLRejection>) -> Response {
+async fn execute(
+    State((schema, metrics, record)): State<(AppSchema, Arc<Metrics>, bool)>,
+    request: Result<GraphQLBatchRequest, GraphQLRejection>,
+) -> Response {
     match request {
         Ok(request) => {
-            let mut response = schema.execute_batch(request.into_inner()).await;
+            let mut response = match request.into_inner() {
+                BatchRequest::Single(r) => BatchResponse::Single(observe::execute(&schema, r, &metrics, record).await),
+                BatchRequest::Batch(rs) => BatchResponse::Batch(
+                    join_all(rs.into_iter().map(|r| observe::execute(&schema, r, &metrics, record))).await,
+                ),
+            };
             match &mut response {
                 async_graphql::BatchResponse::Single(r) => crate::graphql::ensure_codes(&mut r.errors),
                 async_graphql::BatchResponse::Batch(rs) => {
