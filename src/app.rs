@@ -7,6 +7,7 @@ use std::sync::Arc;
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::net::TcpListener;
 
+use crate::auth::Verifier;
 use crate::config::{Config, ServeConfig};
 use crate::error::AppError;
 use crate::graphql::feed::Feed;
@@ -55,6 +56,9 @@ pub enum StartError {
     /// The first promotion snapshot could not be loaded.
     #[error("cannot load the promotions: {0}")]
     Snapshot(String),
+    /// The token settings are unusable.
+    #[error("cannot check tokens: {0}")]
+    Auth(String),
     /// The listen address is taken or invalid.
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
@@ -253,6 +257,14 @@ impl App {
     /// Connects the stores, applies migrations unless `migrate` is false,
     /// builds the schema and router, and binds the listener.
     pub async fn build(config: Config, serve: ServeConfig, migrate: bool) -> Result<Self, StartError> {
+        let public_key = serve
+            .jwt_public_key_file
+            .as_ref()
+            .map(|path| {
+                std::fs::read(path).map_err(|e| StartError::Auth(format!("cannot read {}: {e}", path.display())))
+            })
+            .transpose()?;
+        let verifier = Verifier::new(&serve.jwt_secret, public_key.as_deref()).map_err(StartError::Auth)?;
         let state = AppState::connect(config, migrate).await?;
         let redis_client =
             redis::Client::open(state.config.redis_url.as_str()).map_err(|source| StartError::Redis {
@@ -260,9 +272,9 @@ impl App {
                 source,
             })?;
         let stream = format!("{}{}", state.config.redis_key_prefix, state.config.events_stream);
-        let schema = graphql::build(state.clone(), Feed::start(redis_client, stream));
+        let schema = graphql::build(state.clone(), Feed::start(redis_client, stream), serve.introspection);
         let (closing, closing_rx) = tokio::sync::watch::channel(false);
-        let router = http::router(state.clone(), schema, &serve, closing_rx);
+        let router = http::router(state.clone(), schema, &serve, verifier, closing_rx);
         let listen_error = |source| StartError::Listen {
             addr: serve.listen,
             source,

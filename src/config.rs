@@ -64,6 +64,21 @@ pub struct ServeConfig {
     /// Largest request body, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// HS256 key of the bearer tokens (at least 16 characters).
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: String,
+    /// PEM file of an RSA public key: RS256 tokens are accepted too.
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<std::path::PathBuf>,
+    /// Answer introspection queries.
+    #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+    /// GraphQL requests per second per client (token subject); 0: no limit.
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 500)]
+    pub rate_limit_per_second: u32,
+    /// Open subscription sockets at most.
+    #[arg(long, env = "MAX_WS_CONNECTIONS", default_value_t = 1_000)]
+    pub max_ws_connections: usize,
 }
 
 fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, String> {

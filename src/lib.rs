@@ -23,6 +23,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod coupon_generator;
 pub mod demo;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use promotions::app::{self, App, AppState, Background};
+use promotions::auth::{self, Role};
 use promotions::config::{Config, ServeConfig};
 use promotions::{demo, graphql, telemetry};
 
@@ -51,6 +52,20 @@ enum Command {
     },
     /// Prints the GraphQL schema (SDL).
     PrintSchema,
+    /// Prints a bearer token (HS256, signed with JWT_SECRET) alone on one line.
+    Token {
+        /// admin, checkout or viewer.
+        #[arg(long, value_enum)]
+        role: Role,
+        /// How long it is valid, e.g. 1h, 30m, 7d.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+        /// The client it names (`sub`; the rate limit counts per subject).
+        #[arg(long, default_value = "local")]
+        subject: String,
+        #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
+        jwt_secret: String,
+    },
     /// Seeds the demo data (idempotent) and exits.
     SeedDemo {
         #[command(flatten)]
@@ -66,9 +81,26 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::PrintSchema = cli.command {
-        print!("{}", graphql::sdl());
-        return ExitCode::SUCCESS;
+    match &cli.command {
+        Command::PrintSchema => {
+            print!("{}", graphql::sdl());
+            return ExitCode::SUCCESS;
+        }
+        Command::Token {
+            role,
+            ttl,
+            subject,
+            jwt_secret,
+        } => {
+            return match auth::issue(jwt_secret, *role, subject, *ttl) {
+                Ok(token) => {
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(format!("cannot sign the token: {e}")),
+            };
+        }
+        _ => {}
     }
     let telemetry = telemetry::init();
     let code = run(cli.command).await;
@@ -137,6 +169,6 @@ async fn run(command: Command) -> ExitCode {
                 Err(e) => fail(format!("seeding the demo data failed: {e:?}")),
             }
         }
-        Command::PrintSchema => unreachable!("handled above"),
+        Command::PrintSchema | Command::Token { .. } => unreachable!("handled before logging starts"),
     }
 }

@@ -16,12 +16,26 @@ use crate::app::AppState;
 /// The service's schema type.
 pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
-/// Builds the schema around the shared state and the live event feed.
-pub fn build(state: AppState, feed: feed::Feed) -> AppSchema {
-    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+/// Deepest selection accepted (introspection's TypeRef chain needs 13).
+pub const MAX_DEPTH: usize = 16;
+/// Most fields one operation may select (each field counts 1).
+pub const MAX_COMPLEXITY: usize = 2_000;
+/// Most aliased fields in one document.
+pub const MAX_ALIASES: usize = 50;
+
+/// Builds the schema around the shared state and the live event feed, with
+/// the depth and complexity limits; `introspection` false hides the schema.
+pub fn build(state: AppState, feed: feed::Feed, introspection: bool) -> AppSchema {
+    let builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
         .data(state)
-        .data(feed)
-        .finish()
+        .data(feed);
+    if introspection {
+        builder.finish()
+    } else {
+        builder.disable_introspection().finish()
+    }
 }
 
 /// The SDL, as `print-schema` prints it and schema.graphql holds it.

@@ -9,6 +9,7 @@ use tracing::Instrument;
 
 use crate::admin;
 use crate::app::AppState;
+use crate::auth::{self, Allow};
 use crate::domain::cart::Cart;
 use crate::error::{AppError, AppResult};
 
@@ -32,6 +33,7 @@ pub struct Mutation;
 
 #[Object]
 impl Mutation {
+    #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn create_campaign(&self, ctx: &Context<'_>, input: CampaignInput) -> Result<CampaignObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         let draft = input.into_draft();
@@ -40,6 +42,7 @@ impl Mutation {
         ))
     }
 
+    #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn update_campaign(&self, ctx: &Context<'_>, id: ID, input: CampaignInput) -> Result<CampaignObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         let (id, draft) = (parse_id("id", &id)?, input.into_draft());
@@ -48,6 +51,7 @@ impl Mutation {
         ))
     }
 
+    #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn set_campaign_status(&self, ctx: &Context<'_>, id: ID, status: CampaignStatus) -> Result<CampaignObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         let id = parse_id("id", &id)?;
@@ -56,6 +60,7 @@ impl Mutation {
         ))
     }
 
+    #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn create_promotion(&self, ctx: &Context<'_>, input: PromotionInput) -> Result<PromotionObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         let draft = input.into_draft()?;
@@ -65,6 +70,7 @@ impl Mutation {
     }
 
     /// Replaces the whole definition; usage counts are kept.
+    #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn update_promotion(&self, ctx: &Context<'_>, id: ID, input: PromotionInput) -> Result<PromotionObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         let (id, draft) = (parse_id("id", &id)?, input.into_draft()?);
@@ -73,6 +79,7 @@ impl Mutation {
         ))
     }
 
+    #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn set_promotion_active(&self, ctx: &Context<'_>, id: ID, active: bool) -> Result<PromotionObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         let id = parse_id("id", &id)?;
@@ -81,6 +88,7 @@ impl Mutation {
         ))
     }
 
+    #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn create_coupon(&self, ctx: &Context<'_>, input: CouponInput) -> Result<CouponObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         let (promotion_id, draft) = input.into_draft()?;
@@ -89,6 +97,7 @@ impl Mutation {
         ))
     }
 
+    #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn set_coupon_active(&self, ctx: &Context<'_>, code: String, active: bool) -> Result<CouponObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         Ok(CouponObject(
@@ -97,6 +106,7 @@ impl Mutation {
     }
 
     /// Generates unique codes from a pattern; large counts run as a background job.
+    #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn generate_coupons(&self, ctx: &Context<'_>, input: GenerateCouponsInput) -> Result<CouponBatchObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         let (promotion_id, draft) = input.into_draft()?;
@@ -110,6 +120,7 @@ impl Mutation {
     /// a retry with the same cart returns the recorded result and counts nothing
     /// twice; the same orderId with a different cart is a CONFLICT error. After a
     /// release, or when nothing was recorded, the orderId is free again.
+    #[graphql(guard = "Allow(auth::CHECKOUT)")]
     async fn apply_promotions(&self, ctx: &Context<'_>, input: ApplyPromotionsInput) -> Result<PromotionResultObject> {
         let redemptions = ctx.data_unchecked::<AppState>().redemptions.clone();
         let cart = Cart::new("input.cart", &input.cart.into_draft()).map_err(AppError::from)?;
@@ -119,6 +130,7 @@ impl Mutation {
     }
 
     /// Puts a DEAD outbox event back to PENDING.
+    #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn retry_outbox_event(&self, ctx: &Context<'_>, id: ID) -> Result<OutboxEventObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         let id = parse_id("id", &id)?;
@@ -128,6 +140,7 @@ impl Mutation {
     }
 
     /// Gives the usage of a cancelled order back. Idempotent.
+    #[graphql(guard = "Allow(auth::CHECKOUT)")]
     async fn release_redemption(&self, ctx: &Context<'_>, order_id: String) -> Result<RedemptionObject> {
         let redemptions = ctx.data_unchecked::<AppState>().redemptions.clone();
         Ok(RedemptionObject(

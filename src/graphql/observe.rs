@@ -12,13 +12,13 @@
 
 use std::time::Instant;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
+use async_graphql::parser::types::{DocumentOperations, OperationType, Selection, SelectionSet};
 use async_graphql::{Request, Response, Value};
 use opentelemetry::trace::TraceContextExt;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::AppSchema;
+use super::{AppSchema, MAX_ALIASES};
 use crate::metrics::Metrics;
 
 /// What a request asks for: (type, first root field, the document's name
@@ -54,8 +54,43 @@ fn operation_of(request: &mut Request) -> Option<(&'static str, String, Option<S
     Some((kind, root, name))
 }
 
+/// Aliased fields in a selection set, fragments' included (the parser
+/// bounds the nesting, so the recursion is bounded too).
+fn aliases(set: &SelectionSet) -> usize {
+    set.items
+        .iter()
+        .map(|s| match &s.node {
+            Selection::Field(f) => usize::from(f.node.alias.is_some()) + aliases(&f.node.selection_set.node),
+            Selection::InlineFragment(f) => aliases(&f.node.selection_set.node),
+            Selection::FragmentSpread(_) => 0,
+        })
+        .sum()
+}
+
+/// Whether the document holds more than [`MAX_ALIASES`] aliases.
+fn too_many_aliases(request: &mut Request) -> bool {
+    let Ok(document) = request.parsed_query() else {
+        return false;
+    };
+    let operations: usize = document
+        .operations
+        .iter()
+        .map(|(_, op)| aliases(&op.node.selection_set.node))
+        .sum();
+    let fragments: usize = document
+        .fragments
+        .values()
+        .map(|f| aliases(&f.node.selection_set.node))
+        .sum();
+    operations + fragments > MAX_ALIASES
+}
+
 /// Executes one request in its operation span, recording its metrics when `record`.
 pub async fn execute(schema: &AppSchema, mut request: Request, metrics: &Metrics, record: bool) -> Response {
+    if too_many_aliases(&mut request) {
+        let error = async_graphql::ServerError::new(format!("a document may hold at most {MAX_ALIASES} aliases"), None);
+        return Response::from_errors(vec![error]);
+    }
     let (kind, root, named) = operation_of(&mut request).unwrap_or(("unknown", String::new(), None));
     let name = request.operation_name.clone().or(named);
     let span = tracing::info_span!(

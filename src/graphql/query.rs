@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::Utc;
 
 use crate::app::AppState;
+use crate::auth::{self, Allow};
 use crate::domain::cart::Cart;
 use crate::domain::coupon::normalize_code;
 use crate::error::AppError;
@@ -23,6 +24,7 @@ pub struct Query;
 
 #[Object]
 impl Query {
+    #[graphql(guard = "Allow(auth::ANY)")]
     async fn campaign(&self, ctx: &Context<'_>, id: ID) -> Result<Option<CampaignObject>> {
         let state = ctx.data_unchecked::<AppState>();
         Ok(campaigns::find(&state.db, parse_id("id", &id)?)
@@ -30,6 +32,7 @@ impl Query {
             .map(CampaignObject))
     }
 
+    #[graphql(guard = "Allow(auth::ANY)")]
     async fn campaigns(
         &self,
         ctx: &Context<'_>,
@@ -44,6 +47,7 @@ impl Query {
         Ok(connection(page, had_cursor, |c| c.id, CampaignObject))
     }
 
+    #[graphql(guard = "Allow(auth::ANY)")]
     async fn promotion(&self, ctx: &Context<'_>, id: ID) -> Result<Option<PromotionObject>> {
         let state = ctx.data_unchecked::<AppState>();
         Ok(promotions::find(&state.db, parse_id("id", &id)?)
@@ -52,6 +56,7 @@ impl Query {
     }
 
     /// Filtered in the database (indexed), never in memory.
+    #[graphql(guard = "Allow(auth::ANY)")]
     async fn promotions(
         &self,
         ctx: &Context<'_>,
@@ -67,6 +72,7 @@ impl Query {
     }
 
     /// What a cart would get now. Records nothing and counts no usage.
+    #[graphql(guard = "Allow(auth::ANY)")]
     async fn preview_promotions(&self, ctx: &Context<'_>, cart: CartInput) -> Result<PromotionResultObject> {
         let state = ctx.data_unchecked::<AppState>();
         let cart = Cart::new("cart", &cart.into_draft()).map_err(AppError::from)?;
@@ -74,6 +80,7 @@ impl Query {
     }
 
     /// The order's redemption: the counted one, else the latest released one.
+    #[graphql(guard = "Allow(auth::ANY)")]
     async fn redemption(&self, ctx: &Context<'_>, order_id: String) -> Result<Option<RedemptionObject>> {
         let state = ctx.data_unchecked::<AppState>();
         Ok(redemptions::find_latest(&state.db, order_id.trim())
@@ -82,6 +89,7 @@ impl Query {
     }
 
     /// The transactional outbox, newest first.
+    #[graphql(guard = "Allow(auth::READERS)")]
     async fn outbox_events(
         &self,
         ctx: &Context<'_>,
@@ -96,6 +104,7 @@ impl Query {
     }
 
     /// Matched case-insensitively; null when no coupon has this code.
+    #[graphql(guard = "Allow(auth::ANY)")]
     async fn coupon(&self, ctx: &Context<'_>, code: String) -> Result<Option<CouponObject>> {
         let state = ctx.data_unchecked::<AppState>();
         let Ok(code) = normalize_code("code", &code) else {
@@ -104,6 +113,7 @@ impl Query {
         Ok(coupons::find_by_code(&state.db, &code).await?.map(CouponObject))
     }
 
+    #[graphql(guard = "Allow(auth::ANY)")]
     async fn coupon_batch(&self, ctx: &Context<'_>, id: ID) -> Result<Option<CouponBatchObject>> {
         let state = ctx.data_unchecked::<AppState>();
         Ok(coupon_batches::find(&state.db, parse_id("id", &id)?)

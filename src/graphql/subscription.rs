@@ -4,9 +4,12 @@
 use std::time::Duration;
 
 use async_graphql::futures_util::Stream;
-use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription as GqlSubscription};
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ErrorExtensions, ID, Result, SimpleObject, Subscription as GqlSubscription};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use super::feed::{Envelope, Feed};
@@ -14,6 +17,7 @@ use super::scalars::Long;
 use super::types::common::parse_id;
 use super::types::coupon::CouponBatchObject;
 use crate::app::AppState;
+use crate::auth::{self, Allow};
 use crate::error::AppError;
 use crate::store::coupon_batches;
 
@@ -34,6 +38,32 @@ pub struct UsageUpdate {
     pub redemptions: i32,
     pub remaining: Option<i32>,
     pub at: DateTime<Utc>,
+}
+
+/// How many more subscriptions one socket may open (its connection data).
+#[derive(Clone)]
+pub struct SubscriptionSlots(Arc<Semaphore>);
+
+impl SubscriptionSlots {
+    /// `n` slots.
+    pub fn new(n: usize) -> Self {
+        Self(Arc::new(Semaphore::new(n)))
+    }
+
+    /// A slot for a new subscription of this socket, held until it ends.
+    fn take(ctx: &Context<'_>) -> Result<Option<OwnedSemaphorePermit>> {
+        let Some(slots) = ctx.data_opt::<SubscriptionSlots>() else {
+            return Ok(None);
+        };
+        match slots.0.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Some(permit)),
+            Err(_) => Err(async_graphql::Error::new(format!(
+                "this socket holds the most subscriptions it may ({})",
+                crate::http::MAX_SUBSCRIPTIONS_PER_CONNECTION
+            ))
+            .extend_with(|_, e| e.set("code", "RATE_LIMITED"))),
+        }
+    }
 }
 
 /// The root subscription.
@@ -82,6 +112,7 @@ async fn live_count(state: &AppState, promotion: Uuid) -> Result<i64, AppError> 
 #[GqlSubscription]
 impl Subscription {
     /// Live usage for dashboards: every redemption and release, from any replica.
+    #[graphql(guard = "Allow(auth::READERS)")]
     async fn usage_updated(
         &self,
         ctx: &Context<'_>,
@@ -96,7 +127,9 @@ impl Subscription {
             .transpose()?;
         let campaign_filter = campaign_id.as_ref().map(|id| parse_id("campaignId", id)).transpose()?;
         let mut events = feed.subscribe();
+        let slot = SubscriptionSlots::take(ctx)?;
         Ok(async_stream::stream! {
+            let _slot = slot;
             loop {
                 let envelope = match events.recv().await {
                     Ok(e) => e,
@@ -130,6 +163,7 @@ impl Subscription {
     }
 
     /// A coupon batch's state each time it changes, until it is DONE or FAILED.
+    #[graphql(guard = "Allow(auth::READERS)")]
     async fn coupon_batch_progress(
         &self,
         ctx: &Context<'_>,
@@ -140,7 +174,9 @@ impl Subscription {
         if coupon_batches::find(&state.db, id).await?.is_none() {
             return Err(AppError::not_found("batchId", format!("no coupon batch with id {id}")).into());
         }
+        let slot = SubscriptionSlots::take(ctx)?;
         Ok(async_stream::stream! {
+            let _slot = slot;
             let mut last: Option<(i32, String)> = None;
             loop {
                 let Ok(Some(batch)) = coupon_batches::find(&state.db, id).await else { break };

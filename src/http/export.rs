@@ -1,59 +1,59 @@
 //! `GET /coupon-batches/{id}/codes.csv`: a batch's codes as CSV (one `code`
 //! column, oldest first), streamed page by page so memory stays bounded
-//! whatever the batch size.
+//! whatever the batch size. Admins only (a bearer token, as the admin API). Admins only (a bearer token, as the admin API).
+
+use std::sync::Arc;
 
 use async_graphql::futures_util::Stream;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Json, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
+use super::{refusal, unauthenticated};
 use crate::app::AppState;
+use crate::auth::{Role, Verifier};
 use crate::store::coupon_batches;
 
 /// Codes fetched per query.
 const PAGE: i64 = 5_000;
 
 /// The export route.
-pub fn routes(state: AppState) -> Router {
+pub fn routes(state: AppState, verifier: Arc<Verifier>) -> Router {
     Router::new()
         .route("/coupon-batches/{id}/codes.csv", get(codes_csv))
-        .with_state(state.db)
+        .with_state((state.db, verifier))
 }
 
-fn problem(status: StatusCode, code: &str, message: String) -> Response {
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code, "field": "id" } }] });
-    (status, Json(body)).into_response()
-}
-
-async fn codes_csv(State(db): State<DatabaseConnection>, Path(id): Path<String>) -> Response {
+async fn codes_csv(
+    State((db, verifier)): State<(DatabaseConnection, Arc<Verifier>)>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match verifier.verify(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
+        Err(why) => return unauthenticated(&why),
+        Ok(caller) if caller.role != Role::Admin => {
+            return refusal(StatusCode::FORBIDDEN, "FORBIDDEN", "only admins may export codes", None);
+        }
+        Ok(_) => {}
+    }
     let Ok(id) = id.parse::<Uuid>() else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "BAD_USER_INPUT",
-            format!("{id:?} is not a batch id"),
-        );
+        return refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "not a batch id", Some("id"));
     };
     match coupon_batches::find(&db, id).await {
         Ok(Some(_)) => {}
         Ok(None) => {
-            return problem(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                format!("no coupon batch with id {id}"),
-            );
+            let message = format!("no coupon batch with id {id}");
+            return refusal(StatusCode::NOT_FOUND, "NOT_FOUND", &message, Some("id"));
         }
         Err(e) => {
             tracing::warn!(error = %e.into_cause(), "coupon export failed");
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "UNAVAILABLE",
-                "the codes cannot be read now; retry later".into(),
-            );
+            let message = "the codes cannot be read now; retry later";
+            return refusal(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message, None);
         }
     }
     (

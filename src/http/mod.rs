@@ -1,8 +1,12 @@
-//! The HTTP surface: GraphQL (POST /graphql, GraphiQL on GET), health
-//! endpoints, the coupon CSV export, and the layers every request goes through (body limit, tracing).
+//! The HTTP surface: GraphQL (POST /graphql, GraphiQL on GET, subscriptions
+//! on /graphql/ws), health endpoints, the coupon CSV export, and the layers
+//! every request goes through (body limit, metrics, tracing). Every GraphQL
+//! request is authenticated ([`crate::auth`]) and rate limited per client
+//! before it is parsed; batches, nesting and subscription sockets are bounded.
 
 pub mod export;
 pub mod health;
+pub mod rate_limit;
 
 use async_graphql::futures_util::future::join_all;
 use async_graphql::futures_util::{SinkExt, StreamExt};
@@ -17,38 +21,77 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{MatchedPath, State};
-use axum::http::Method;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{any, get, post};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
+use crate::auth::{Unauthenticated, Verifier};
 use crate::config::ServeConfig;
+use crate::graphql::subscription::SubscriptionSlots;
 use crate::graphql::{AppSchema, observe};
 use crate::metrics::Metrics;
+use rate_limit::RateLimiter;
+
+/// Most requests in one batch.
+pub const MAX_BATCH: usize = 10;
+/// Most nesting of braces, brackets and parentheses in a document (checked
+/// on the text, before parsing).
+pub const MAX_NESTING: usize = 48;
+/// Subscriptions one socket may hold at once.
+pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 20;
+
+/// What the GraphQL endpoints share.
+#[derive(Clone)]
+struct Api {
+    schema: AppSchema,
+    metrics: Arc<Metrics>,
+    record: bool,
+    verifier: Arc<Verifier>,
+    limiter: Arc<RateLimiter>,
+    sockets: Arc<Semaphore>,
+    closing: watch::Receiver<bool>,
+}
 
 /// The router of the whole service.
 /// `closing` turns true when the service shuts down: open subscriptions
 /// then end and their sockets close with 1001 (going away).
-pub fn router(state: AppState, schema: AppSchema, serve: &ServeConfig, closing: watch::Receiver<bool>) -> Router {
+pub fn router(
+    state: AppState,
+    schema: AppSchema,
+    serve: &ServeConfig,
+    verifier: Verifier,
+    closing: watch::Receiver<bool>,
+) -> Router {
     let graphql = if serve.graphiql {
         get(graphiql).post(execute)
     } else {
         post(execute)
     };
-    let subscriptions = Router::new()
-        .route("/graphql/ws", any(subscribe))
-        .with_state((schema.clone(), closing));
     let (metrics, record) = (state.metrics.clone(), state.config.metrics);
+    let verifier = Arc::new(verifier);
+    let api = Api {
+        schema,
+        metrics: metrics.clone(),
+        record,
+        verifier: verifier.clone(),
+        limiter: Arc::new(RateLimiter::new(
+            state.redis.clone(),
+            &state.config.redis_key_prefix,
+            serve.rate_limit_per_second,
+        )),
+        sockets: Arc::new(Semaphore::new(serve.max_ws_connections)),
+        closing,
+    };
     let router = Router::new()
         .route("/graphql", graphql)
-        .with_state((schema, metrics.clone(), record))
-        .merge(subscriptions)
-        .merge(export::routes(state.clone()))
+        .route("/graphql/ws", any(subscribe))
+        .with_state(api)
+        .merge(export::routes(state.clone(), verifier))
         .merge(health::routes(state))
         .layer(RequestBodyLimitLayer::new(serve.max_body_bytes));
     let router = if record {
@@ -64,6 +107,166 @@ pub fn router(state: AppState, schema: AppSchema, serve: &ServeConfig, closing: 
                 span.record("http.response.status_code", response.status().as_u16());
             }),
     )
+}
+
+/// A JSON error body `{"errors": [...]}` with one coded error.
+pub(crate) fn refusal(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
+    let mut extensions = serde_json::json!({ "code": code });
+    if let Some(field) = field {
+        extensions["field"] = field.into();
+    }
+    (
+        status,
+        Json(serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] })),
+    )
+        .into_response()
+}
+
+/// 401 with the reason, for a request without a valid token.
+pub(crate) fn unauthenticated(why: &Unauthenticated) -> Response {
+    let mut response = refusal(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &why.0, None);
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// 429 with RATE_LIMITED, `extensions.retryAfter` (seconds) and a Retry-After header.
+fn rate_limited(retry_after: std::time::Duration) -> Response {
+    let seconds = retry_after.as_secs_f64().max(0.001);
+    let body = serde_json::json!({ "errors": [{
+        "message": format!("too many requests; retry in {seconds:.3} s"),
+        "extensions": { "code": "RATE_LIMITED", "retryAfter": seconds },
+    }]});
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+    response
+}
+
+/// The deepest nesting of `{`, `[` and `(` in a document's text (strings
+/// included: an over-estimate that is only ever too strict for documents
+/// that hide dozens of brackets in string literals).
+fn nesting(query: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for b in query.bytes() {
+        match b {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// A subscription socket (graphql-transport-ws or graphql-ws): the token
+/// comes in connection_init's payload; at most MAX_WS_CONNECTIONS sockets
+/// at once; it ends cleanly when the service shuts down.
+async fn subscribe(State(api): State<Api>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+    let Ok(permit) = api.sockets.clone().try_acquire_owned() else {
+        return refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            "too many open subscription sockets; retry later",
+            None,
+        );
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            let _permit = permit;
+            let (mut sink, stream) = socket.split();
+            let mut closing = api.closing.clone();
+            let shutting_down = async move {
+                let _ = closing.wait_for(|closing| *closing).await;
+            };
+            let verifier = api.verifier.clone();
+            let init = move |payload: serde_json::Value| async move {
+                let header = payload
+                    .get("Authorization")
+                    .or_else(|| payload.get("authorization"))
+                    .and_then(|v| v.as_str());
+                let caller = verifier.verify(header).map_err(|e| e.to_error())?;
+                let mut data = async_graphql::Data::default();
+                data.insert(caller);
+                data.insert(SubscriptionSlots::new(MAX_SUBSCRIPTIONS_PER_CONNECTION));
+                Ok(data)
+            };
+            GraphQLWebSocket::new_with_pair(&mut sink, stream.take_until(shutting_down), api.schema, protocol)
+                .on_connection_init(init)
+                .serve()
+                .await;
+            let goodbye = CloseFrame {
+                code: 1001,
+                reason: "the service is shutting down".into(),
+            };
+            let _ = sink.send(Message::Close(Some(goodbye))).await;
+        })
+}
+
+async fn graphiql() -> impl IntoResponse {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
+}
+
+/// Executes a GraphQL request (or batch) for an authenticated, admitted
+/// caller; every error leaves with a code.
+async fn execute(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    request: Result<GraphQLBatchRequest, GraphQLRejection>,
+) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let caller = match api.verifier.verify(authorization) {
+        Ok(caller) => caller,
+        Err(why) => return unauthenticated(&why),
+    };
+    if let Err(retry_after) = api.limiter.admit(&caller.subject).await {
+        return rate_limited(retry_after);
+    }
+    let request = match request {
+        Ok(request) => request.into_inner(),
+        Err(rejection) => {
+            let message = format!("the request is not a GraphQL request: {}", rejection.0);
+            return refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, None);
+        }
+    };
+    let (requests, batched) = match request {
+        BatchRequest::Single(r) => (vec![r], false),
+        BatchRequest::Batch(rs) if rs.len() > MAX_BATCH => {
+            let message = format!("a batch holds at most {MAX_BATCH} requests");
+            return refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, None);
+        }
+        BatchRequest::Batch(rs) => (rs, true),
+    };
+    if let Some(deep) = requests.iter().find(|r| nesting(&r.query) > MAX_NESTING) {
+        let message = format!(
+            "the document nests {} levels; at most {MAX_NESTING} are accepted",
+            nesting(&deep.query)
+        );
+        return refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, Some("query"));
+    }
+    let run = |r: async_graphql::Request| {
+        let r = r.data(caller.clone());
+        observe::execute(&api.schema, r, &api.metrics, api.record)
+    };
+    let mut responses = join_all(requests.into_iter().map(run)).await;
+    responses
+        .iter_mut()
+        .for_each(|r| crate::graphql::ensure_codes(&mut r.errors));
+    let response = match responses.pop() {
+        Some(only) if !batched => BatchResponse::Single(only),
+        last => BatchResponse::Batch(responses.into_iter().chain(last).collect()),
+    };
+    GraphQLResponse::from(response).into_response()
 }
 
 /// Counts one request in `http_requests_total` and its latency, by matched route.
@@ -85,70 +288,4 @@ async fn count_request(
     let response = next.run(request).await;
     metrics.http_request(route, method, response.status().as_u16(), started.elapsed());
     response
-}
-
-/// A subscription socket (graphql-transport-ws or graphql-ws) that ends
-/// cleanly when the service shuts down.
-async fn subscribe(
-    State((schema, closing)): State<(AppSchema, watch::Receiver<bool>)>,
-    protocol: GraphQLProtocol,
-    upgrade: WebSocketUpgrade,
-) -> Response {
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| async move {
-            let (mut sink, stream) = socket.split();
-            let mut closing = closing;
-            let shutting_down = async move {
-                let _ = closing.wait_for(|closing| *closing).await;
-            };
-            GraphQLWebSocket::new_with_pair(&mut sink, stream.take_until(shutting_down), schema, protocol)
-                .serve()
-                .await;
-            let goodbye = CloseFrame {
-                code: 1001,
-                reason: "the service is shutting down".into(),
-            };
-            let _ = sink.send(Message::Close(Some(goodbye))).await;
-        })
-}
-
-async fn graphiql() -> impl IntoResponse {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .finish(),
-    )
-}
-
-/// Executes a GraphQL request (or batch); every error leaves with a code.
-async fn execute(
-    State((schema, metrics, record)): State<(AppSchema, Arc<Metrics>, bool)>,
-    request: Result<GraphQLBatchRequest, GraphQLRejection>,
-) -> Response {
-    match request {
-        Ok(request) => {
-            let mut response = match request.into_inner() {
-                BatchRequest::Single(r) => BatchResponse::Single(observe::execute(&schema, r, &metrics, record).await),
-                BatchRequest::Batch(rs) => BatchResponse::Batch(
-                    join_all(rs.into_iter().map(|r| observe::execute(&schema, r, &metrics, record))).await,
-                ),
-            };
-            match &mut response {
-                async_graphql::BatchResponse::Single(r) => crate::graphql::ensure_codes(&mut r.errors),
-                async_graphql::BatchResponse::Batch(rs) => {
-                    rs.iter_mut().for_each(|r| crate::graphql::ensure_codes(&mut r.errors))
-                }
-            }
-            GraphQLResponse::from(response).into_response()
-        }
-        Err(rejection) => {
-            let body = serde_json::json!({ "errors": [{
-                "message": format!("the request is not a GraphQL request: {}", rejection.0),
-                "extensions": { "code": "BAD_USER_INPUT" },
-            }]});
-            (StatusCode::BAD_REQUEST, Json(body)).into_response()
-        }
-    }
 }

@@ -186,7 +186,10 @@ async fn ten_thousand_codes_are_generated_inline_unique_matching_and_exported() 
     assert_eq!(data["couponBatch"]["coupons"]["totalCount"], 10_000);
     assert_eq!(data["couponBatch"]["coupons"]["edges"][0]["node"]["batch"]["id"], id);
 
-    let response = reqwest::get(format!("{}/coupon-batches/{id}/codes.csv", app.address))
+    let response = app
+        .client
+        .get(format!("{}/coupon-batches/{id}/codes.csv", app.address))
+        .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
@@ -300,7 +303,7 @@ async fn a_job_killed_midway_resumes_to_exactly_the_requested_count() {
     let prefix = format!("test:{}:", uuid::Uuid::now_v7().simple());
     let binary = Binary::start(&database_url, &prefix, port, true, &[("COUPON_BATCH_LEASE_SECS", "1")]).await;
     let post = async |query: &str, variables: Value| -> Value {
-        reqwest::Client::new()
+        crate::helpers::admin_client()
             .post(format!("http://127.0.0.1:{port}/graphql"))
             .json(&json!({ "query": query, "variables": variables }))
             .send()

@@ -35,7 +35,7 @@ async fn graphiql_is_served_on_get() {
 #[tokio::test]
 async fn a_body_that_is_not_graphql_gets_a_coded_error() {
     let app = spawn_app().await;
-    let response = reqwest::Client::new()
+    let response = crate::helpers::admin_client()
         .post(format!("{}/graphql", app.address))
         .header("content-type", "application/json")
         .body("{not json")
@@ -58,7 +58,7 @@ async fn a_body_over_the_limit_is_refused() {
         "{{\"query\": \"{{ __typename }}\", \"x\": \"{}\"}}",
         "a".repeat(2 * 1024 * 1024)
     );
-    let response = reqwest::Client::new()
+    let response = crate::helpers::admin_client()
         .post(format!("{}/graphql", app.address))
         .header("content-type", "application/json")
         .body(big)

@@ -8,6 +8,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use migration::{Migrator, MigratorTrait};
 use promotions::app::App;
+use promotions::auth::Role;
 use promotions::config::{Config, ServeConfig};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use serde_json::{Value, json};
@@ -123,7 +124,8 @@ pub struct TestApp {
     /// The app's Redis key prefix.
     pub redis_key_prefix: String,
     shutdown: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
-    client: reqwest::Client,
+    /// Sends an admin token with every request.
+    pub client: reqwest::Client,
 }
 
 fn init_logs() {
@@ -161,14 +163,14 @@ async fn spawn_app_on(database_url: String, redis_key_prefix: String) -> TestApp
 }
 
 async fn spawn_app_at(database_url: String, redis_url: String, redis_key_prefix: String) -> TestApp {
-    spawn_configured(database_url, redis_url, redis_key_prefix, |_| {}).await
+    spawn_configured(database_url, redis_url, redis_key_prefix, |_| {}, |_| {}).await
 }
 
 /// Spawns the app on an existing database (e.g. one a killed binary used).
 pub async fn spawn_app_on_database(database_url: String, adjust: impl FnOnce(&mut Config)) -> TestApp {
     init_logs();
     let prefix = format!("test:{}:", Uuid::now_v7().simple());
-    spawn_configured(database_url, redis_url(), prefix, adjust).await
+    spawn_configured(database_url, redis_url(), prefix, adjust, |_| {}).await
 }
 
 /// A fresh database's URL, for tests that run the binary themselves.
@@ -187,7 +189,48 @@ pub async fn spawn_app_with(redis_url: Option<&str>, adjust: impl FnOnce(&mut Co
     init_logs();
     let prefix = format!("test:{}:", Uuid::now_v7().simple());
     let redis = redis_url.map_or_else(self::redis_url, str::to_owned);
-    spawn_configured(fresh_database().await, redis, prefix, adjust).await
+    spawn_configured(fresh_database().await, redis, prefix, adjust, |_| {}).await
+}
+
+/// Spawns the app with a fresh database and these HTTP settings.
+pub async fn spawn_app_serving(adjust_serve: impl FnOnce(&mut ServeConfig)) -> TestApp {
+    init_logs();
+    let prefix = format!("test:{}:", Uuid::now_v7().simple());
+    spawn_configured(fresh_database().await, redis_url(), prefix, |_| {}, adjust_serve).await
+}
+
+/// An HTTP client that sends `Authorization: Bearer <token>` when given one.
+pub fn client_with(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("a header value"),
+        );
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
+}
+
+/// An HTTP client that sends an admin token.
+pub fn admin_client() -> reqwest::Client {
+    client_with(Some(&token(Role::Admin)))
+}
+
+/// The HS256 key of the test apps' tokens.
+pub const JWT_SECRET: &str = "test-secret-of-at-least-16-chars";
+
+/// A token of the test apps for `role`, valid for an hour.
+pub fn token(role: Role) -> String {
+    promotions::auth::issue(
+        JWT_SECRET,
+        role,
+        &format!("test-{role:?}"),
+        std::time::Duration::from_secs(3600),
+    )
+    .expect("a token")
 }
 
 async fn spawn_configured(
@@ -195,6 +238,7 @@ async fn spawn_configured(
     redis_url: String,
     redis_key_prefix: String,
     adjust: impl FnOnce(&mut Config),
+    adjust_serve: impl FnOnce(&mut ServeConfig),
 ) -> TestApp {
     let mut config = Config {
         database_url: database_url.clone(),
@@ -212,11 +256,17 @@ async fn spawn_configured(
         metrics: true,
     };
     adjust(&mut config);
-    let serve = ServeConfig {
+    let mut serve = ServeConfig {
         listen: "127.0.0.1:0".parse().expect("literal address"),
         graphiql: true,
         max_body_bytes: 1024 * 1024,
+        jwt_secret: JWT_SECRET.to_owned(),
+        jwt_public_key_file: None,
+        introspection: true,
+        rate_limit_per_second: 0,
+        max_ws_connections: 1_000,
     };
+    adjust_serve(&mut serve);
     let app = App::build(config, serve, false)
         .await
         .unwrap_or_else(|e| panic!("the app did not start: {e}"));
@@ -232,7 +282,7 @@ async fn spawn_configured(
         database_url,
         redis_url,
         redis_key_prefix,
-        client: reqwest::Client::new(),
+        client: client_with(Some(&token(Role::Admin))),
         shutdown: std::sync::Mutex::new(Some(shutdown)),
     }
 }
@@ -480,6 +530,7 @@ impl Binary {
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
             .env("RUN_WORKERS", workers.to_string())
             .env("RUST_LOG", "warn")
+            .env("JWT_SECRET", JWT_SECRET)
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -513,25 +564,39 @@ impl Drop for Binary {
 /// A client WebSocket.
 pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// Opens `/graphql/ws` with `protocol` and completes connection_init.
+/// Opens `/graphql/ws` with `protocol` and completes connection_init as a viewer.
 pub async fn connect(app: &TestApp, protocol: &str) -> Socket {
-    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
-    let mut request = url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    socket
-        .send(Message::text(
-            json!({ "type": "connection_init", "payload": {} }).to_string(),
-        ))
-        .await
-        .unwrap();
+    let mut socket = open_socket(app, protocol).await;
+    init_socket(&mut socket, Some(&token(Role::Viewer))).await;
     let ack = next_json(&mut socket, Duration::from_secs(2))
         .await
         .expect("connection_ack");
     assert_eq!(ack["type"], "connection_ack");
     socket
+}
+
+/// Opens `/graphql/ws` with `protocol`, before connection_init.
+pub async fn open_socket(app: &TestApp, protocol: &str) -> Socket {
+    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+/// Sends connection_init with the token (if any) in its payload.
+pub async fn init_socket(socket: &mut Socket, token: Option<&str>) {
+    let payload = match token {
+        Some(t) => json!({ "Authorization": format!("Bearer {t}") }),
+        None => json!({}),
+    };
+    socket
+        .send(Message::text(
+            json!({ "type": "connection_init", "payload": payload }).to_string(),
+        ))
+        .await
+        .unwrap();
 }
 
 /// The next JSON message other than keep-alives, within `within`.

@@ -21,4 +21,5 @@ mod reconcile;
 mod redemption;
 mod relay;
 mod schema;
+mod security;
 mod subscriptions;

@@ -241,7 +241,7 @@ async fn one_apply_is_one_trace_with_graphql_sql_and_redis_spans_under_the_calle
         ],
     )
     .await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::admin_client();
     let graphql = async |query: &str, variables: Value, traceparent: Option<&str>| -> Value {
         let mut request = client
             .post(format!("http://127.0.0.1:{port}/graphql"))

@@ -275,7 +275,7 @@ async fn a_change_on_one_replica_reaches_another_within_one_second() {
     let b = a.replica().await;
     let applied = |app: &TestApp| {
         let app = app.address.clone();
-        let client = reqwest::Client::new();
+        let client = crate::helpers::admin_client();
         async move {
             let response: Value = client
                 .post(format!("{app}/graphql"))

@@ -201,7 +201,7 @@ async fn an_event_committed_before_a_sigkill_is_published_exactly_once_after_the
         .unwrap()
         .port();
     let first = Binary::start(&database_url, &prefix, port, false, &[]).await;
-    let created: Value = reqwest::Client::new()
+    let created: Value = crate::helpers::admin_client()
         .post(format!("http://127.0.0.1:{port}/graphql"))
         .json(&json!({ "query": "mutation { createCampaign(input: {name: \"Survives\"}) { id } }" }))
         .send()
