@@ -1,8 +1,9 @@
 //! Logs and traces.
 //!
 //! - Logs: `RUST_LOG` filters (default `info`), `LOG_FORMAT=json` gives one
-//!   JSON object a line (with every enclosing span's fields, so a request's
-//!   `trace_id` is on each of its lines), anything else a readable format.
+//!   JSON object a line (with every enclosing span's fields), anything else a
+//!   readable format; with traces on, each line of a request starts with its
+//!   trace id.
 //! - Traces: when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
 //!   `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, spans go over OTLP/HTTP
 //!   (protobuf) in batches to that collector (Jaeger, the OpenTelemetry
@@ -65,19 +66,65 @@ fn tracer_provider() -> Result<SdkTracerProvider, String> {
         .build())
 }
 
-/// One JSON object a line (each with the fields of its enclosing spans), or readable lines.
+/// One JSON object a line (each with the fields of its enclosing spans), or
+/// readable lines; either starts with the trace id when there is one.
 fn log_layer<S>(json: bool) -> Box<dyn Layer<S> + Send + Sync>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
     if json {
+        let format = fmt::format().json().with_current_span(false).with_span_list(true);
         fmt::layer()
             .json()
-            .with_current_span(false)
-            .with_span_list(true)
+            .event_format(WithTraceId {
+                inner: format,
+                json: true,
+            })
             .boxed()
     } else {
-        fmt::layer().boxed()
+        fmt::layer()
+            .event_format(WithTraceId {
+                inner: fmt::format(),
+                json: false,
+            })
+            .boxed()
+    }
+}
+
+/// Puts the current trace id first on each log line (`"trace_id"` in JSON,
+/// `trace_id=` otherwise). Read from the OpenTelemetry context, so it is
+/// there even when the log filter hides the request's spans.
+struct WithTraceId<F> {
+    inner: F,
+    json: bool,
+}
+
+impl<S, N, F> fmt::FormatEvent<S, N> for WithTraceId<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> fmt::FormatFields<'a> + 'static,
+    F: fmt::FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &fmt::FmtContext<'_, S, N>,
+        mut writer: fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let Some(trace_id) = current_trace_id() else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        if !self.json {
+            write!(writer, "trace_id={trace_id} ")?;
+            return self.inner.format_event(ctx, writer, event);
+        }
+        let mut line = String::new();
+        self.inner
+            .format_event(ctx, fmt::format::Writer::new(&mut line), event)?;
+        match line.strip_prefix('{') {
+            Some(rest) => write!(writer, "{{\"trace_id\":\"{trace_id}\",{rest}"),
+            None => writer.write_str(&line),
+        }
     }
 }
 
@@ -128,8 +175,7 @@ impl Extractor for Headers<'_> {
     }
 }
 
-/// The span of one HTTP request: continues the caller's `traceparent` and
-/// records the trace id, so every log line inside carries it.
+/// The span of one HTTP request: continues the caller's `traceparent`.
 pub fn http_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let route = request
         .extensions()
@@ -142,25 +188,17 @@ pub fn http_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Sp
         http.request.method = %request.method(),
         http.route = %route,
         http.response.status_code = tracing::field::Empty,
-        trace_id = tracing::field::Empty,
     );
     let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(request.headers())));
     if parent.span().span_context().is_valid() {
         let _ = span.set_parent(parent);
     }
-    if let Some(id) = trace_id_of(&span) {
-        span.record("trace_id", id.as_str());
-    }
     span
-}
-
-fn trace_id_of(span: &tracing::Span) -> Option<String> {
-    let context = span.context();
-    let span_context = context.span().span_context().clone();
-    span_context.is_valid().then(|| span_context.trace_id().to_string())
 }
 
 /// The trace id of the current span, when traces are on.
 pub fn current_trace_id() -> Option<String> {
-    trace_id_of(&tracing::Span::current())
+    let context = tracing::Span::current().context();
+    let span_context = context.span().span_context().clone();
+    span_context.is_valid().then(|| span_context.trace_id().to_string())
 }

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{
-    Binary, TestApp, connect, next_json, promotion_input, rows, spawn_app, spawn_app_on_database, spawn_app_with, until,
+    Binary, TestApp, connect, graphql_at, next_json, promotion_input, rows, spawn_app, spawn_app_on_database,
+    spawn_app_with, until,
 };
 
 const GENERATE: &str = "mutation($i: GenerateCouponsInput!) {
@@ -295,24 +296,9 @@ async fn a_200k_job_reports_progress_to_a_subscription_and_finishes_exactly() {
 #[tokio::test]
 async fn a_job_killed_midway_resumes_to_exactly_the_requested_count() {
     let database_url = crate::helpers::fresh_database_url().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let prefix = format!("test:{}:", uuid::Uuid::now_v7().simple());
+    let (port, prefix) = (crate::helpers::free_port(), crate::helpers::fresh_prefix());
     let binary = Binary::start(&database_url, &prefix, port, true, &[("COUPON_BATCH_LEASE_SECS", "1")]).await;
-    let post = async |query: &str, variables: Value| -> Value {
-        crate::helpers::admin_client()
-            .post(format!("http://127.0.0.1:{port}/graphql"))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    };
+    let post = async |query: &str, variables: Value| graphql_at(port, query, variables, None).await;
     let created = post(
         "mutation($i: PromotionInput!) { createPromotion(input: $i) { id } }",
         json!({ "i": promotion_input(json!({})) }),

@@ -219,6 +219,38 @@ pub fn admin_client() -> reqwest::Client {
     client_with(Some(&token(Role::Admin)))
 }
 
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("a free port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
+/// A Redis key prefix of a test's own.
+pub fn fresh_prefix() -> String {
+    format!("test:{}:", Uuid::now_v7().simple())
+}
+
+/// POSTs a GraphQL document as admin to a binary on `port`, with a
+/// `traceparent` when given; the whole JSON response.
+pub async fn graphql_at(port: u16, query: &str, variables: Value, traceparent: Option<&str>) -> Value {
+    let mut request = admin_client()
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(tp) = traceparent {
+        request = request.header("traceparent", tp);
+    }
+    request
+        .send()
+        .await
+        .expect("send the GraphQL request")
+        .json()
+        .await
+        .expect("a JSON response")
+}
+
 /// The HS256 key of the test apps' tokens.
 pub const JWT_SECRET: &str = "test-secret-of-at-least-16-chars";
 
@@ -522,6 +554,29 @@ pub struct Binary(std::process::Child);
 
 impl Binary {
     pub async fn start(database_url: &str, prefix: &str, port: u16, workers: bool, env: &[(&str, &str)]) -> Self {
+        Self::launch(database_url, prefix, port, workers, env, std::process::Stdio::null()).await
+    }
+
+    /// Like [`Binary::start`], with the binary's log lines (stdout) in `log`.
+    pub async fn start_logging(
+        database_url: &str,
+        prefix: &str,
+        port: u16,
+        env: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> Self {
+        let file = std::fs::File::create(log).expect("a log file");
+        Self::launch(database_url, prefix, port, false, env, file.into()).await
+    }
+
+    async fn launch(
+        database_url: &str,
+        prefix: &str,
+        port: u16,
+        workers: bool,
+        env: &[(&str, &str)],
+        stdout: std::process::Stdio,
+    ) -> Self {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_promotions"))
             .arg("serve")
             .env("DATABASE_URL", database_url)
@@ -532,7 +587,7 @@ impl Binary {
             .env("RUST_LOG", "warn")
             .env("JWT_SECRET", JWT_SECRET)
             .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
+            .stdout(stdout)
             .spawn()
             .expect("run the promotions binary");
         let client = reqwest::Client::new();

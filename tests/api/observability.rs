@@ -1,7 +1,8 @@
 //! Metrics and traces: after a preview, an apply and a failing mutation,
 //! `/metrics` holds every family with the right labels and counts; an OTLP
 //! receiver of the test's own gets one trace for an applyPromotions that
-//! continues the caller's traceparent, with its GraphQL, SQL and Redis spans.
+//! continues the caller's traceparent, with its GraphQL, SQL and Redis spans;
+//! an INTERNAL error carries its trace id, in the response and the log line.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +15,7 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde_json::{Value, json};
 
-use crate::helpers::{Binary, TestApp, promotion_input, spawn_app_with, until};
+use crate::helpers::{Binary, TestApp, graphql_at, promotion_input, spawn_app_with, until};
 
 fn cart(codes: &[&str]) -> Value {
     json!({ "currency": "EUR", "customer": { "id": "c1" }, "couponCodes": codes,
@@ -223,33 +224,23 @@ async fn one_apply_is_one_trace_with_graphql_sql_and_redis_spans_under_the_calle
     let receiver = Receiver::default();
     let otlp_port = receiver.start().await;
     let database_url = crate::helpers::fresh_database_url().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let prefix = format!("test:{}:", uuid::Uuid::now_v7().simple());
+    let (port, prefix) = (crate::helpers::free_port(), crate::helpers::fresh_prefix());
     let endpoint = format!("http://127.0.0.1:{otlp_port}");
-    let _binary = Binary::start(
+    let log = std::env::temp_dir().join(format!("promotions-{}.log", uuid::Uuid::now_v7().simple()));
+    let _binary = Binary::start_logging(
         &database_url,
         &prefix,
         port,
-        false,
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("LOG_FORMAT", "json"),
         ],
+        &log,
     )
     .await;
-    let client = crate::helpers::admin_client();
-    let graphql = async |query: &str, variables: Value, traceparent: Option<&str>| -> Value {
-        let mut request = client
-            .post(format!("http://127.0.0.1:{port}/graphql"))
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(tp) = traceparent {
-            request = request.header("traceparent", tp);
-        }
-        request.send().await.unwrap().json().await.unwrap()
+    let graphql = async |query: &str, variables: Value, traceparent: Option<&str>| {
+        graphql_at(port, query, variables, traceparent).await
     };
     let created = graphql(
         "mutation($i: PromotionInput!) { createPromotion(input: $i) { id } }",
@@ -308,4 +299,27 @@ async fn one_apply_is_one_trace_with_graphql_sql_and_redis_spans_under_the_calle
         "request, operation, use case, SQL and Redis spans: {}",
         spans.len()
     );
+
+    // An INTERNAL error (a table gone) names the trace, in its extensions and its log line.
+    let db = sea_orm::Database::connect(&database_url).await.unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(&db, "ALTER TABLE campaigns RENAME TO campaigns_gone")
+        .await
+        .unwrap();
+    let trace_id: [u8; 16] = rand::random();
+    let traceparent = format!("00-{}-{}-01", hex(&trace_id), hex(&caller_span));
+    let failed = graphql("{ campaigns(first: 1) { totalCount } }", json!({}), Some(&traceparent)).await;
+    let extensions = &failed["errors"][0]["extensions"];
+    assert_eq!(extensions["code"], "INTERNAL", "{failed}");
+    assert_eq!(extensions["traceId"], hex(&trace_id), "{failed}");
+    let lines = std::fs::read_to_string(&log).unwrap();
+    let logged = lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "internal error")
+        .unwrap_or_else(|| panic!("no internal error logged in\n{lines}"));
+    assert!(
+        logged.to_string().contains(&hex(&trace_id)),
+        "the log line names the trace: {logged}"
+    );
+    let _ = std::fs::remove_file(&log);
 }

@@ -10,7 +10,7 @@ use redis::aio::ConnectionManager;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{Binary, OwnRedis, rows, spawn_app, spawn_app_with, until};
+use crate::helpers::{Binary, OwnRedis, graphql_at, rows, spawn_app, spawn_app_with, until};
 
 async fn stream(redis_url: &str, key: &str) -> Vec<Value> {
     let client = redis::Client::open(redis_url).unwrap();
@@ -193,23 +193,16 @@ async fn two_relays_drain_ten_thousand_events_once_each_in_order_per_aggregate()
 #[tokio::test]
 async fn an_event_committed_before_a_sigkill_is_published_exactly_once_after_the_restart() {
     let database_url = crate::helpers::fresh_database_url().await;
-    let prefix = format!("test:{}:", uuid::Uuid::now_v7().simple());
+    let (port, prefix) = (crate::helpers::free_port(), crate::helpers::fresh_prefix());
     let key = format!("{prefix}promotions:events");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let first = Binary::start(&database_url, &prefix, port, false, &[]).await;
-    let created: Value = crate::helpers::admin_client()
-        .post(format!("http://127.0.0.1:{port}/graphql"))
-        .json(&json!({ "query": "mutation { createCampaign(input: {name: \"Survives\"}) { id } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = graphql_at(
+        port,
+        "mutation { createCampaign(input: {name: \"Survives\"}) { id } }",
+        json!({}),
+        None,
+    )
+    .await;
     let id = created["data"]["createCampaign"]["id"].as_str().unwrap().to_owned();
     first.kill();
     assert!(
