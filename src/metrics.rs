@@ -5,7 +5,8 @@
 //! and type, errors by code), redemptions (by operation and outcome) and
 //! their rejections (by reason), Redis script latency (by script), and the
 //! workers' runs ([`crate::workers`]). Read when scraped: the outbox
-//! (events by status, age of the oldest pending) and the PostgreSQL pool.
+//! (events by status, age of the oldest pending), the PostgreSQL pool and
+//! the Redis connection (one multiplexed connection: up and round trip).
 //!
 //! Label values come from bounded sets (routes, codes, reasons, scripts);
 //! operation names are the client's, so at most [`MAX_OPERATION_NAMES`]
@@ -39,6 +40,8 @@ pub struct Metrics {
     outbox_oldest_pending: Gauge,
     db_connections: IntGaugeVec,
     db_max_connections: IntGauge,
+    redis_up: IntGauge,
+    redis_ping: Gauge,
     operation_names: Mutex<HashSet<String>>,
 }
 
@@ -164,6 +167,19 @@ impl Metrics {
                 IntGauge::new("db_pool_max_connections", "PostgreSQL pool size limit")
                     .expect("a valid metric definition"),
             ),
+            redis_up: register(
+                &registry,
+                IntGauge::new("redis_up", "1 when Redis answered the scrape's PING")
+                    .expect("a valid metric definition"),
+            ),
+            redis_ping: register(
+                &registry,
+                Gauge::new(
+                    "redis_ping_seconds",
+                    "Round trip of the scrape's PING on the shared Redis connection",
+                )
+                .expect("a valid metric definition"),
+            ),
             operation_names: Mutex::new(HashSet::new()),
             registry,
         }
@@ -237,6 +253,14 @@ impl Metrics {
         self.outbox_events.with_label_values(&["PENDING"]).set(pending);
         self.outbox_events.with_label_values(&["DEAD"]).set(dead);
         self.outbox_oldest_pending.set(oldest_pending_age_secs);
+    }
+
+    /// Sets the Redis gauges: `ping` is the round trip, or none when it failed.
+    pub fn redis(&self, ping: Option<Duration>) {
+        self.redis_up.set(i64::from(ping.is_some()));
+        if let Some(ping) = ping {
+            self.redis_ping.set(ping.as_secs_f64());
+        }
     }
 
     /// Sets the pool gauges.

@@ -128,6 +128,15 @@ async fn refresh_gauges(state: &AppState) -> Result<(), sea_orm::DbErr> {
     state
         .metrics
         .db_pool(pool.num_idle(), pool.size(), state.config.database_max_connections);
+    let started = Instant::now();
+    let ping = tokio::time::timeout(
+        Duration::from_secs(1),
+        redis::cmd("PING").query_async::<String>(&mut state.redis.clone()),
+    )
+    .await;
+    state
+        .metrics
+        .redis(matches!(ping, Ok(Ok(_))).then(|| started.elapsed()));
     let row = state
         .db
         .query_one_raw(sea_orm::Statement::from_string(

@@ -146,6 +146,8 @@ async fn metrics_count_requests_operations_redemptions_scripts_outbox_and_pools(
     assert_eq!(expect("db_pool_max_connections", &[]), 5.0);
     assert!(expect("db_pool_connections", &[("state", "idle")]) >= 0.0);
     expect("db_pool_connections", &[("state", "in_use")]);
+    assert_eq!(expect("redis_up", &[]), 1.0);
+    assert!(expect("redis_ping_seconds", &[]) > 0.0);
     assert_eq!(
         expect("promotions_build_info", &[("version", env!("CARGO_PKG_VERSION"))]),
         1.0

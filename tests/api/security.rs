@@ -539,3 +539,56 @@ async fn introspection_and_graphiql_can_be_switched_off() {
     let (status, body) = post(&app, Some(&token(Role::Admin)), "{ __typename }", json!({})).await;
     assert_eq!((status, body["data"]["__typename"].as_str()), (200, Some("Query")));
 }
+
+#[tokio::test]
+async fn rs256_tokens_are_accepted_with_the_configured_public_key_only() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let public_key = fixtures.join("rs256-test-only.pub.pem");
+    let app = spawn_app_serving(|s| s.jwt_public_key_file = Some(public_key)).await;
+    let sign = |key_file: &str| {
+        let pem = std::fs::read(fixtures.join(key_file)).unwrap();
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 600;
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &json!({ "sub": "issuer-client", "role": "viewer", "exp": exp }),
+            &jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
+        )
+        .unwrap()
+    };
+    let (status, body) = post(
+        &app,
+        Some(&sign("rs256-test-only.key.pem")),
+        "{ campaigns { totalCount } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["data"]["campaigns"]["totalCount"].as_i64()),
+        (200, Some(0)),
+        "{body}"
+    );
+    let (status, body) = post(
+        &app,
+        Some(&sign("rs256-other-test-only.key.pem")),
+        "{ __typename }",
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, codes(&body)), (401, vec!["UNAUTHENTICATED".to_owned()]));
+    let (status, body) = post(
+        &app,
+        Some(&sign("rs256-test-only.key.pem")),
+        "mutation { createCampaign(input: {name: \"x\"}) { id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, codes(&body)),
+        (200, vec!["FORBIDDEN".to_owned()]),
+        "a viewer still"
+    );
+}
