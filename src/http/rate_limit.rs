@@ -5,6 +5,7 @@
 //! reached the request is let through: the limit protects the service, and
 //! an outage of the counter must not become an outage of the checkout.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::Script;
@@ -21,6 +22,8 @@ pub struct RateLimiter {
     prefix: String,
     per_second: u32,
     script: Script,
+    /// The second of the last "counter unavailable" warning.
+    warned: AtomicU64,
 }
 
 impl RateLimiter {
@@ -31,6 +34,7 @@ impl RateLimiter {
             prefix: prefix.to_owned(),
             per_second,
             script: Script::new(COUNT),
+            warned: AtomicU64::new(0),
         }
     }
 
@@ -47,7 +51,11 @@ impl RateLimiter {
             }
             Ok(_) => Ok(()),
             Err(e) => {
-                tracing::warn!(error = %e, "the rate limit counter is unavailable; letting the request through");
+                // One warning per window at most, not one per request.
+                let second = now.as_secs();
+                if self.warned.swap(second, Ordering::Relaxed) != second {
+                    tracing::warn!(error = %e, "the rate limit counter is unavailable; letting requests through");
+                }
                 Ok(())
             }
         }
