@@ -2,6 +2,7 @@
 //! into domain drafts, call one use case and map the result.
 
 pub mod feed;
+pub mod loaders;
 pub mod mutation;
 pub mod observe;
 pub mod query;
@@ -29,6 +30,7 @@ pub fn build(state: AppState, feed: feed::Feed, introspection: bool) -> AppSchem
     let builder = Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
+        .data(loaders::Loaders::new(&state.db))
         .data(state)
         .data(feed);
     if introspection {

@@ -132,7 +132,18 @@ pub async fn set_status(
 
 /// One campaign by id.
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Campaign>> {
-    Entity::find_by_id(id).one(db).await?.map(decode).transpose()
+    Ok(find_many(db, &[id]).await?.pop())
+}
+
+/// The campaigns of these ids that exist, in no particular order.
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Vec<Campaign>> {
+    Entity::find()
+        .filter(Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(decode)
+        .collect()
 }
 
 /// Whether a campaign exists.

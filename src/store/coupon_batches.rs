@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, Statement, Value};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value};
 use uuid::Uuid;
 
 use super::entities::coupon_batch::{self, Model};
@@ -187,5 +187,13 @@ pub async fn codes(
 
 /// A batch row by id.
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Model>> {
-    Ok(coupon_batch::Entity::find_by_id(id).one(db).await?)
+    Ok(find_many(db, &[id]).await?.pop())
+}
+
+/// The batch rows of these ids that exist, in no particular order.
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Vec<Model>> {
+    Ok(coupon_batch::Entity::find()
+        .filter(coupon_batch::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?)
 }

@@ -286,10 +286,16 @@ pub async fn set_active(
 
 /// One promotion by id.
 pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Promotion>> {
-    let Some(row) = promotion::Entity::find_by_id(id).one(db).await? else {
-        return Ok(None);
-    };
-    Ok(decode_rows(db, vec![row]).await?.pop())
+    Ok(find_many(db, &[id]).await?.pop())
+}
+
+/// The promotions of these ids that exist, in no particular order.
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Vec<Promotion>> {
+    let rows = promotion::Entity::find()
+        .filter(promotion::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    decode_rows(db, rows).await
 }
 
 /// The scope of a promotion, if it exists (cheap check for coupons).

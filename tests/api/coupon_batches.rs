@@ -180,12 +180,19 @@ async fn ten_thousand_codes_are_generated_inline_unique_matching_and_exported() 
 
     let data = app
         .data(
-            "query($id: ID!) { couponBatch(id: $id) { coupons(first: 3) { totalCount edges { node { code batch { id } } } } } }",
+            "query($id: ID!) { couponBatch(id: $id) { coupons(first: 500) {
+                totalCount edges { node { code batch { id } promotion { id campaign { id } } } } } } }",
             json!({ "id": id }),
         )
         .await;
     assert_eq!(data["couponBatch"]["coupons"]["totalCount"], 10_000);
-    assert_eq!(data["couponBatch"]["coupons"]["edges"][0]["node"]["batch"]["id"], id);
+    // A full page resolves every coupon's batch and promotion (batched loads, one query each).
+    let edges = data["couponBatch"]["coupons"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 500);
+    for edge in edges {
+        assert_eq!(edge["node"]["batch"]["id"], id);
+        assert_eq!(edge["node"]["promotion"]["id"], promotion);
+    }
 
     let response = app
         .client

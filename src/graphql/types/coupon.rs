@@ -9,17 +9,18 @@ use crate::app::AppState;
 use crate::domain::code_pattern::BatchDraft;
 use crate::domain::coupon::{self as domain, CouponDraft};
 use crate::error::AppError;
-use crate::store::coupon_batches;
+use crate::graphql::loaders::Loaders;
 use crate::store::coupons::{self, CouponOwner};
 use crate::store::entities::coupon_batch;
-use crate::store::promotions;
 
 /// A code that unlocks a CART promotion.
 pub struct CouponObject(pub domain::Coupon);
 
 async fn load_promotion(ctx: &Context<'_>, id: uuid::Uuid) -> Result<PromotionObject> {
-    let state = ctx.data_unchecked::<AppState>();
-    let promotion = promotions::find(&state.db, id)
+    let loaders = ctx.data_unchecked::<Loaders>();
+    let promotion = loaders
+        .promotions
+        .load_one(id)
         .await?
         .ok_or_else(|| AppError::Internal(format!("promotion {id} of a coupon is missing")))?;
     Ok(PromotionObject(promotion))
@@ -60,8 +61,8 @@ impl CouponObject {
         let Some(id) = self.0.batch_id else {
             return Ok(None);
         };
-        let state = ctx.data_unchecked::<AppState>();
-        Ok(coupon_batches::find(&state.db, id).await?.map(CouponBatchObject))
+        let loaders = ctx.data_unchecked::<Loaders>();
+        Ok(loaders.batches.load_one(id).await?.map(CouponBatchObject))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -9,9 +9,10 @@ use super::coupon::CouponObject;
 use crate::app::AppState;
 use crate::domain::promotion::{self as domain, ActionDraft, ConditionDraft, PromotionDraft, TargetDraft, TierDraft};
 use crate::error::AppError;
+use crate::graphql::loaders::Loaders;
 use crate::graphql::scalars::Long;
 use crate::store::coupons::CouponOwner;
-use crate::store::{campaigns, coupons, promotions};
+use crate::store::{coupons, promotions};
 
 /// CATALOG rules change item prices before the cart (no coupons); CART rules apply to the cart after them.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +65,8 @@ impl PromotionObject {
         let Some(id) = self.0.definition.campaign_id else {
             return Ok(None);
         };
-        let state = ctx.data_unchecked::<AppState>();
-        Ok(campaigns::find(&state.db, id).await?.map(CampaignObject))
+        let loaders = ctx.data_unchecked::<Loaders>();
+        Ok(loaders.campaigns.load_one(id).await?.map(CampaignObject))
     }
     async fn name(&self) -> &str {
         &self.0.definition.name
