@@ -25,7 +25,7 @@ pub const NAME: &str = "coupon-generator";
 /// Polling fallback (also how soon an expired lease is noticed).
 const POLL_EVERY: Duration = Duration::from_secs(1);
 
-/// Runs one chunk of a held batch; `None` when the lease was lost or the batch finished.
+/// Runs one chunk of a held batch; false when the lease was lost or the batch finished.
 async fn step(db: &DatabaseConnection, id: Uuid, owner: Uuid, lease: Duration) -> AppResult<bool> {
     let txn = db.begin().await?;
     let Some(batch) = repo::hold(&txn, id, owner).await? else {
