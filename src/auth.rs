@@ -75,15 +75,21 @@ pub struct Verifier {
     public_key: Option<DecodingKey>,
 }
 
+/// A HS256 key long enough to sign with.
+fn check_secret(secret: &str) -> Result<(), String> {
+    if secret.len() < 16 {
+        return Err("JWT_SECRET must be at least 16 characters".into());
+    }
+    Ok(())
+}
+
 /// Most characters of a bearer token.
 const MAX_TOKEN_CHARS: usize = 8_192;
 
 impl Verifier {
     /// HS256 with `secret`; RS256 too with a PEM public key.
     pub fn new(secret: &str, public_key_pem: Option<&[u8]>) -> Result<Self, String> {
-        if secret.len() < 16 {
-            return Err("JWT_SECRET must be at least 16 characters".into());
-        }
+        check_secret(secret)?;
         let public_key = public_key_pem
             .map(|pem| {
                 DecodingKey::from_rsa_pem(pem).map_err(|e| format!("JWT_PUBLIC_KEY_FILE is not an RSA public key: {e}"))
@@ -138,9 +144,7 @@ impl Verifier {
 
 /// A token for `role` and `subject`, valid for `ttl`, signed with `secret` (HS256).
 pub fn issue(secret: &str, role: Role, subject: &str, ttl: Duration) -> Result<String, String> {
-    if secret.len() < 16 {
-        return Err("JWT_SECRET must be at least 16 characters".into());
-    }
+    check_secret(secret)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|e| e.to_string())?;

@@ -255,11 +255,11 @@ impl Metrics {
         self.outbox_oldest_pending.set(oldest_pending_age_secs);
     }
 
-    /// Sets the Redis gauges: `ping` is the round trip, or none when it failed.
-    pub fn redis(&self, ping: Option<Duration>) {
-        self.redis_up.set(i64::from(ping.is_some()));
-        if let Some(ping) = ping {
-            self.redis_ping.set(ping.as_secs_f64());
+    /// Sets the Redis gauges: `ping_secs` is the round trip, or none when it failed.
+    pub fn redis(&self, ping_secs: Option<f64>) {
+        self.redis_up.set(i64::from(ping_secs.is_some()));
+        if let Some(ping) = ping_secs {
+            self.redis_ping.set(ping);
         }
     }
 

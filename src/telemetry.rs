@@ -30,11 +30,6 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Whether spans are exported.
-    pub fn exporting(&self) -> bool {
-        self.provider.is_some()
-    }
-
     /// Sends the spans still buffered (call before exiting).
     pub fn shutdown(self) {
         if let Some(provider) = self.provider

@@ -1,8 +1,7 @@
-//! Observing each GraphQL operation: one span (`graphql.operation`, named
-//! `<type> <root field>`, parent of every resolver's IO spans) and, when
-//! metrics are on, its count, latency and error codes (an error without a
-//! code is async-graphql's own input error: BAD_USER_INPUT, as
-//! [`super::ensure_codes`] labels it).
+//! Executing each GraphQL request: one span (`graphql.operation`, named
+//! `<type> <root field>`, parent of every resolver's IO spans), every error
+//! given a code ([`super::ensure_codes`]) and, when metrics are on, the
+//! operation's count, latency and error codes.
 //!
 //! This wraps execution rather than being an async-graphql extension: any
 //! extension makes async-graphql build resolve info for every field, which
@@ -85,11 +84,14 @@ fn too_many_aliases(request: &mut Request) -> bool {
     operations + fragments > MAX_ALIASES
 }
 
-/// Executes one request in its operation span, recording its metrics when `record`.
+/// Executes one request in its operation span, every error coded, recording
+/// its metrics when `record`.
 pub async fn execute(schema: &AppSchema, mut request: Request, metrics: &Metrics, record: bool) -> Response {
     if too_many_aliases(&mut request) {
         let error = async_graphql::ServerError::new(format!("a document may hold at most {MAX_ALIASES} aliases"), None);
-        return Response::from_errors(vec![error]);
+        let mut response = Response::from_errors(vec![error]);
+        super::ensure_codes(&mut response.errors);
+        return response;
     }
     let (kind, root, named) = operation_of(&mut request).unwrap_or(("unknown", String::new(), None));
     let name = request.operation_name.clone().or(named);
@@ -103,15 +105,16 @@ pub async fn execute(schema: &AppSchema, mut request: Request, metrics: &Metrics
         span.context().span().update_name(format!("{kind} {root}"));
     }
     let started = Instant::now();
-    let response = schema.execute(request).instrument(span).await;
+    let mut response = schema.execute(request).instrument(span).await;
+    super::ensure_codes(&mut response.errors);
     if record {
         let label = metrics.operation_label(name.as_deref());
         let codes = response
             .errors
             .iter()
-            .map(|e| match e.extensions.as_ref().and_then(|x| x.get("code")) {
-                Some(Value::String(code)) => code.as_str(),
-                _ => "BAD_USER_INPUT",
+            .filter_map(|e| match e.extensions.as_ref()?.get("code")? {
+                Value::String(code) => Some(code.as_str()),
+                _ => None,
             });
         metrics.graphql_operation(&label, kind, started.elapsed(), codes);
     }

@@ -14,7 +14,7 @@ use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use super::{refusal, unauthenticated};
+use super::{caller_of, refusal, unauthenticated};
 use crate::app::AppState;
 use crate::auth::{Role, Verifier};
 use crate::store::coupon_batches;
@@ -34,7 +34,7 @@ async fn codes_csv(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    match verifier.verify(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())) {
+    match caller_of(&verifier, &headers) {
         Err(why) => return unauthenticated(&why),
         Ok(caller) if caller.role != Role::Admin => {
             return refusal(StatusCode::FORBIDDEN, "FORBIDDEN", "only admins may export codes", None);

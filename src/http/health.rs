@@ -51,14 +51,16 @@ struct Report {
 }
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// The scrape's own Redis PING gives up sooner.
+const SCRAPE_PING_TIMEOUT: Duration = Duration::from_secs(1);
 
-async fn timed<F, T, E>(fut: F) -> Check
+async fn timed<F, T, E>(timeout: Duration, fut: F) -> Check
 where
     F: Future<Output = Result<T, E>>,
     E: std::fmt::Display,
 {
     let start = Instant::now();
-    let result = tokio::time::timeout(CHECK_TIMEOUT, fut).await;
+    let result = tokio::time::timeout(timeout, fut).await;
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(Ok(_)) => Check {
@@ -80,10 +82,9 @@ where
 }
 
 async fn report(state: &AppState) -> Report {
-    let postgres = timed(state.db.execute_unprepared("SELECT 1")).await;
-    let mut redis = state.redis.clone();
-    let redis = timed(async move { redis::cmd("PING").query_async::<String>(&mut redis).await }).await;
-    let migrations = timed(async {
+    let postgres = timed(CHECK_TIMEOUT, state.db.execute_unprepared("SELECT 1")).await;
+    let redis = timed(CHECK_TIMEOUT, ping_redis(state)).await;
+    let migrations = timed(CHECK_TIMEOUT, async {
         match store::pending_migrations(&state.db).await {
             Ok(0) => Ok(()),
             Ok(n) => Err(format!("{n} migrations pending")),
@@ -122,21 +123,18 @@ async fn detailed(State(state): State<AppState>) -> impl IntoResponse {
     (code, Json(report))
 }
 
-/// Reads the outbox backlog and the pool's use into their gauges.
+async fn ping_redis(state: &AppState) -> redis::RedisResult<String> {
+    redis::cmd("PING").query_async(&mut state.redis.clone()).await
+}
+
+/// Reads the outbox backlog, the pool's use and Redis' health into their gauges.
 async fn refresh_gauges(state: &AppState) -> Result<(), sea_orm::DbErr> {
     let pool = state.db.get_postgres_connection_pool();
     state
         .metrics
         .db_pool(pool.num_idle(), pool.size(), state.config.database_max_connections);
-    let started = Instant::now();
-    let ping = tokio::time::timeout(
-        Duration::from_secs(1),
-        redis::cmd("PING").query_async::<String>(&mut state.redis.clone()),
-    )
-    .await;
-    state
-        .metrics
-        .redis(matches!(ping, Ok(Ok(_))).then(|| started.elapsed()));
+    let redis = timed(SCRAPE_PING_TIMEOUT, ping_redis(state)).await;
+    state.metrics.redis(redis.ok.then_some(redis.latency_ms / 1000.0));
     let row = state
         .db
         .query_one_raw(sea_orm::Statement::from_string(

@@ -30,7 +30,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
-use crate::auth::{Unauthenticated, Verifier};
+use crate::auth::{Caller, Unauthenticated, Verifier};
 use crate::config::ServeConfig;
 use crate::graphql::subscription::SubscriptionSlots;
 use crate::graphql::{AppSchema, observe};
@@ -115,11 +115,18 @@ pub(crate) fn refusal(status: StatusCode, code: &str, message: &str, field: Opti
     if let Some(field) = field {
         extensions["field"] = field.into();
     }
-    (
-        status,
-        Json(serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] })),
-    )
-        .into_response()
+    error_response(status, message, extensions)
+}
+
+/// `{"errors": [{message, extensions}]}` with `status`.
+fn error_response(status: StatusCode, message: &str, extensions: serde_json::Value) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] });
+    (status, Json(body)).into_response()
+}
+
+/// The caller named by a request's `Authorization` header.
+pub(crate) fn caller_of(verifier: &Verifier, headers: &HeaderMap) -> Result<Caller, Unauthenticated> {
+    verifier.verify(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
 }
 
 /// 401 with the reason, for a request without a valid token.
@@ -134,11 +141,11 @@ pub(crate) fn unauthenticated(why: &Unauthenticated) -> Response {
 /// 429 with RATE_LIMITED, `extensions.retryAfter` (seconds) and a Retry-After header.
 fn rate_limited(retry_after: std::time::Duration) -> Response {
     let seconds = retry_after.as_secs_f64().max(0.001);
-    let body = serde_json::json!({ "errors": [{
-        "message": format!("too many requests; retry in {seconds:.3} s"),
-        "extensions": { "code": "RATE_LIMITED", "retryAfter": seconds },
-    }]});
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    let mut response = error_response(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!("too many requests; retry in {seconds:.3} s"),
+        serde_json::json!({ "code": "RATE_LIMITED", "retryAfter": seconds }),
+    );
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
@@ -224,8 +231,7 @@ async fn execute(
     headers: HeaderMap,
     request: Result<GraphQLBatchRequest, GraphQLRejection>,
 ) -> Response {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let caller = match api.verifier.verify(authorization) {
+    let caller = match caller_of(&api.verifier, &headers) {
         Ok(caller) => caller,
         Err(why) => return unauthenticated(&why),
     };
@@ -247,11 +253,8 @@ async fn execute(
         }
         BatchRequest::Batch(rs) => (rs, true),
     };
-    if let Some(deep) = requests.iter().find(|r| nesting(&r.query) > MAX_NESTING) {
-        let message = format!(
-            "the document nests {} levels; at most {MAX_NESTING} are accepted",
-            nesting(&deep.query)
-        );
+    if let Some(deepest) = requests.iter().map(|r| nesting(&r.query)).find(|n| *n > MAX_NESTING) {
+        let message = format!("the document nests {deepest} levels; at most {MAX_NESTING} are accepted");
         return refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, Some("query"));
     }
     let run = |r: async_graphql::Request| {
@@ -259,9 +262,6 @@ async fn execute(
         observe::execute(&api.schema, r, &api.metrics, api.record)
     };
     let mut responses = join_all(requests.into_iter().map(run)).await;
-    responses
-        .iter_mut()
-        .for_each(|r| crate::graphql::ensure_codes(&mut r.errors));
     let response = match responses.pop() {
         Some(only) if !batched => BatchResponse::Single(only),
         last => BatchResponse::Batch(responses.into_iter().chain(last).collect()),
