@@ -167,16 +167,7 @@ async fn ten_thousand_codes_are_generated_inline_unique_matching_and_exported() 
     // A generated code works at the checkout (once the new promotion is in the snapshot).
     let cart = json!({ "currency": "EUR", "couponCodes": [codes[0].to_lowercase()],
         "lines": [{ "id": "l", "productId": "p", "quantity": 1, "unitPrice": 1000 }] });
-    until("the generated code is priced", Duration::from_secs(3), async || {
-        let preview = app
-            .data(
-                "query($c: CartInput!) { previewPromotions(cart: $c) { discountTotal } }",
-                json!({ "c": cart }),
-            )
-            .await;
-        preview["previewPromotions"]["discountTotal"] == 100
-    })
-    .await;
+    app.wait_until_priced(&cart, 100).await;
 
     let data = app
         .data(

@@ -236,13 +236,17 @@ pub fn fresh_prefix() -> String {
 /// POSTs a GraphQL document as admin to a binary on `port`, with a
 /// `traceparent` when given; the whole JSON response.
 pub async fn graphql_at(port: u16, query: &str, variables: Value, traceparent: Option<&str>) -> Value {
-    let mut request = admin_client()
-        .post(format!("http://127.0.0.1:{port}/graphql"))
-        .json(&json!({ "query": query, "variables": variables }));
+    let mut request = admin_client().post(format!("http://127.0.0.1:{port}/graphql"));
     if let Some(tp) = traceparent {
         request = request.header("traceparent", tp);
     }
+    post_graphql(request, query, variables).await
+}
+
+/// Sends a GraphQL document with `request`; the whole JSON response.
+async fn post_graphql(request: reqwest::RequestBuilder, query: &str, variables: Value) -> Value {
     request
+        .json(&json!({ "query": query, "variables": variables }))
         .send()
         .await
         .expect("send the GraphQL request")
@@ -329,15 +333,17 @@ impl TestApp {
 
     /// POSTs a GraphQL document and returns the whole JSON response.
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
-        self.client
-            .post(format!("{}/graphql", self.address))
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("send the GraphQL request")
-            .json()
-            .await
-            .expect("a JSON response")
+        post_graphql(self.client.post(format!("{}/graphql", self.address)), query, variables).await
+    }
+
+    /// Waits (3 s at most) until previewing `cart` gives `discount`: the
+    /// snapshot follows changes within a second.
+    pub async fn wait_until_priced(&self, cart: &Value, discount: i64) {
+        let preview = "query Priced($c: CartInput!) { previewPromotions(cart: $c) { discountTotal } }";
+        until("the cart is priced", Duration::from_secs(3), async || {
+            self.data(preview, json!({ "c": cart })).await["previewPromotions"]["discountTotal"] == discount
+        })
+        .await;
     }
 
     /// `data` of a response that must have no errors.

@@ -51,10 +51,7 @@ async fn metrics_count_requests_operations_redemptions_scripts_outbox_and_pools(
     let app = spawn_app_with(None, |c| c.run_workers = true).await;
     app.create_promotion(promotion_input(json!({ "totalUsageLimit": 100 })))
         .await;
-    until("the promotion is priced", Duration::from_secs(3), async || {
-        app.data(PREVIEW, json!({ "c": cart(&[]) })).await["previewPromotions"]["discountTotal"] == 100
-    })
-    .await;
+    app.wait_until_priced(&cart(&[]), 100).await;
     let text = scrape(&app).await;
     let previews_before = sample(&text, "graphql_operations_total", &[("operation", "Preview")]).unwrap_or(0.0);
     app.data(PREVIEW, json!({ "c": cart(&[]) })).await;

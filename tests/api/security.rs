@@ -11,30 +11,17 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{
     JWT_SECRET, TestApp, client_with, init_socket, next_json, open_socket, promotion_input, rows, spawn_app,
-    spawn_app_serving, token, until,
+    spawn_app_serving, token,
 };
 
 /// Tokens that must be refused: none, expired, signed with another key.
 fn refused_tokens() -> Vec<(&'static str, Option<String>)> {
-    let expired = {
-        #[derive(serde::Serialize)]
-        struct Claims {
-            sub: &'static str,
-            role: &'static str,
-            exp: u64,
-        }
-        let claims = Claims {
-            sub: "late",
-            role: "admin",
-            exp: 1_600_000_000,
-        };
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
-        )
-        .unwrap()
-    };
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({ "sub": "late", "role": "admin", "exp": 1_600_000_000 }),
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
     let foreign = promotions::auth::issue(
         "another-key-of-at-least-16-chars",
         Role::Admin,
@@ -127,11 +114,7 @@ async fn every_operation_obeys_the_role_matrix_and_refusals_change_nothing() {
         .unwrap();
     let cart =
         json!({ "currency": "EUR", "lines": [{ "id": "l", "productId": "p", "quantity": 1, "unitPrice": 1000 }] });
-    let preview = "query($c: CartInput!) { previewPromotions(cart: $c) { discountTotal } }";
-    until("the promotion is priced", Duration::from_secs(3), async || {
-        app.data(preview, json!({ "c": cart })).await["previewPromotions"]["discountTotal"] == 100
-    })
-    .await;
+    app.wait_until_priced(&cart, 100).await;
     let applied = app
         .data(
             "mutation($c: CartInput!) { applyPromotions(input: {orderId: \"seeded\", cart: $c}) { redemption { orderId } } }",
