@@ -104,10 +104,13 @@ impl Cart {
         }
         let mut lines: Vec<CartLine> = Vec::with_capacity(draft.lines.len());
         for (i, line) in draft.lines.iter().enumerate() {
-            let at = format!("{}[{i}]", path(field, "lines"));
-            let line = validate_line(&at, line)?;
+            let at = || format!("{}[{i}]", path(field, "lines"));
+            let line = validate_line(line).map_err(|e| e.under(&at()))?;
             if lines.iter().any(|l| l.id == line.id) {
-                return Err(Invalid::new(path(&at, "id"), "line ids must be unique within the cart"));
+                return Err(Invalid::new(
+                    path(&at(), "id"),
+                    "line ids must be unique within the cart",
+                ));
             }
             lines.push(line);
         }
@@ -175,31 +178,32 @@ fn sorted_set(field: &str, values: &[String], max: usize) -> Result<Vec<String>,
     Ok(ids)
 }
 
-fn validate_line(at: &str, line: &LineDraft) -> Result<CartLine, Invalid> {
+/// A valid line; errors name fields relative to the line.
+fn validate_line(line: &LineDraft) -> Result<CartLine, Invalid> {
     if !(1..=MAX_QUANTITY).contains(&line.quantity) {
         return Err(Invalid::new(
-            path(at, "quantity"),
+            "quantity",
             format!("must be between 1 and {MAX_QUANTITY}"),
         ));
     }
     if !(0..=MAX_AMOUNT).contains(&line.unit_price) {
         return Err(Invalid::new(
-            path(at, "unitPrice"),
+            "unitPrice",
             format!("must be between 0 and {MAX_AMOUNT} minor units"),
         ));
     }
     Ok(CartLine {
-        id: v::identifier(&path(at, "id"), &line.id)?,
-        product_id: v::identifier(&path(at, "productId"), &line.product_id)?,
-        category_ids: sorted_set(&path(at, "categoryIds"), &line.category_ids, MAX_LINE_CATEGORIES)?,
+        id: v::identifier("id", &line.id)?,
+        product_id: v::identifier("productId", &line.product_id)?,
+        category_ids: sorted_set("categoryIds", &line.category_ids, MAX_LINE_CATEGORIES)?,
         brand_id: line
             .brand_id
             .as_deref()
-            .map(|b| v::identifier(&path(at, "brandId"), b))
+            .map(|b| v::identifier("brandId", b))
             .transpose()?,
         quantity: line.quantity,
         unit_price: line.unit_price,
-        rating: line.rating.map(|r| v::rating(&path(at, "rating"), r)).transpose()?,
+        rating: line.rating.map(|r| v::rating("rating", r)).transpose()?,
     })
 }
 

@@ -33,6 +33,16 @@ impl Invalid {
             message: message.into(),
         }
     }
+
+    /// The same error with its field placed under `parent`: a check of one
+    /// item names fields relative to it, and the path is only built for an
+    /// error.
+    pub fn under(self, parent: &str) -> Self {
+        Self {
+            field: path(parent, &self.field),
+            ..self
+        }
+    }
 }
 
 /// Joins an input path and a child name: `path("input", "name")` is `input.name`.
@@ -87,7 +97,7 @@ pub fn identifiers(field: &str, values: &[String]) -> Result<Vec<String>, Invali
     }
     let mut out: Vec<String> = Vec::with_capacity(values.len());
     for (i, value) in values.iter().enumerate() {
-        let id = identifier(&format!("{field}[{i}]"), value)?;
+        let id = identifier(field, value).map_err(|e| Invalid::new(format!("{field}[{i}]"), e.message))?;
         if !out.contains(&id) {
             out.push(id);
         }

@@ -1,10 +1,12 @@
 //! The GraphQL API: schema assembly, and thin resolvers that parse input
 //! into domain drafts, call one use case and map the result.
 
+pub mod documents;
 pub mod feed;
 pub mod loaders;
 pub mod mutation;
 pub mod observe;
+pub mod plain;
 pub mod query;
 pub mod scalars;
 pub mod subscription;

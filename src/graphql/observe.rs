@@ -7,7 +7,7 @@
 //! extension makes async-graphql build resolve info for every field, which
 //! cost a 20-line preview a quarter of its throughput. The operation's type
 //! and root field come from the parsed document, which execution then reuses
-//! (`Request::parsed_query`: parsed once).
+//! (`Request::parsed_query`: parsed once, or copied from [`Documents`]).
 
 use std::time::Instant;
 
@@ -17,6 +17,7 @@ use opentelemetry::trace::TraceContextExt;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::documents::Documents;
 use super::{AppSchema, MAX_ALIASES};
 use crate::metrics::Metrics;
 
@@ -86,7 +87,14 @@ fn too_many_aliases(request: &mut Request) -> bool {
 
 /// Executes one request in its operation span, every error coded, recording
 /// its metrics when `record`.
-pub async fn execute(schema: &AppSchema, mut request: Request, metrics: &Metrics, record: bool) -> Response {
+pub async fn execute(
+    schema: &AppSchema,
+    documents: &Documents,
+    mut request: Request,
+    metrics: &Metrics,
+    record: bool,
+) -> Response {
+    documents.prepare(&mut request);
     if too_many_aliases(&mut request) {
         let error = async_graphql::ServerError::new(format!("a document may hold at most {MAX_ALIASES} aliases"), None);
         let mut response = Response::from_errors(vec![error]);

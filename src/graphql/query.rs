@@ -11,6 +11,7 @@ use crate::domain::coupon::normalize_code;
 use crate::error::AppError;
 use crate::store::{campaigns, coupon_batches, coupons, outbox, promotions, redemptions};
 
+use super::plain::Plain;
 use super::types::campaign::{CampaignFilter, CampaignObject};
 use super::types::checkout::{CartInput, PromotionResultObject, RedemptionObject};
 use super::types::common::{Conn, connection, page_request, parse_id};
@@ -73,10 +74,10 @@ impl Query {
 
     /// What a cart would get now. Records nothing and counts no usage.
     #[graphql(guard = "Allow(auth::ANY)")]
-    async fn preview_promotions(&self, ctx: &Context<'_>, cart: CartInput) -> Result<PromotionResultObject> {
+    async fn preview_promotions(&self, ctx: &Context<'_>, cart: CartInput) -> Result<Plain<PromotionResultObject>> {
         let state = ctx.data_unchecked::<AppState>();
         let cart = Cart::new("cart", &cart.into_draft()).map_err(AppError::from)?;
-        Ok(PromotionResultObject(state.pricing.preview(&cart).await?, None))
+        Ok(Plain(PromotionResultObject(state.pricing.preview(&cart).await?, None)))
     }
 
     /// The order's redemption: the counted one, else the latest released one.

@@ -13,12 +13,13 @@ use async_graphql::futures_util::{SinkExt, StreamExt};
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{BatchRequest, BatchResponse};
-use async_graphql_axum::rejection::GraphQLRejection;
-use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{MatchedPath, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -32,6 +33,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::AppState;
 use crate::auth::{Caller, Unauthenticated, Verifier};
 use crate::config::ServeConfig;
+use crate::graphql::documents::Documents;
 use crate::graphql::subscription::SubscriptionSlots;
 use crate::graphql::{AppSchema, observe};
 use crate::metrics::Metrics;
@@ -49,6 +51,7 @@ pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 20;
 #[derive(Clone)]
 struct Api {
     schema: AppSchema,
+    documents: Arc<Documents>,
     metrics: Arc<Metrics>,
     record: bool,
     verifier: Arc<Verifier>,
@@ -76,6 +79,7 @@ pub fn router(
     let verifier = Arc::new(verifier);
     let api = Api {
         schema,
+        documents: Arc::default(),
         metrics: metrics.clone(),
         record,
         verifier: verifier.clone(),
@@ -226,11 +230,7 @@ async fn graphiql() -> impl IntoResponse {
 
 /// Executes a GraphQL request (or batch) for an authenticated, admitted
 /// caller; every error leaves with a code.
-async fn execute(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    request: Result<GraphQLBatchRequest, GraphQLRejection>,
-) -> Response {
+async fn execute(State(api): State<Api>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let caller = match caller_of(&api.verifier, &headers) {
         Ok(caller) => caller,
         Err(why) => return unauthenticated(&why),
@@ -238,11 +238,15 @@ async fn execute(
     if let Err(retry_after) = api.limiter.admit(&caller.subject).await {
         return rate_limited(retry_after);
     }
-    let request = match request {
-        Ok(request) => request.into_inner(),
-        Err(rejection) => {
-            let message = format!("the request is not a GraphQL request: {}", rejection.0);
+    let request = match body.map(|body| read_request(&body)) {
+        Ok(Ok(request)) => request,
+        Ok(Err(why)) => {
+            let message = format!("the request is not a GraphQL request: {why}");
             return refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, None);
+        }
+        Err(rejection) => {
+            let message = format!("the request body could not be read: {}", rejection.body_text());
+            return refusal(rejection.status(), "BAD_USER_INPUT", &message, None);
         }
     };
     let (requests, batched) = match request {
@@ -259,7 +263,7 @@ async fn execute(
     }
     let run = |r: async_graphql::Request| {
         let r = r.data(caller.clone());
-        observe::execute(&api.schema, r, &api.metrics, api.record)
+        observe::execute(&api.schema, &api.documents, r, &api.metrics, api.record)
     };
     let mut responses = join_all(requests.into_iter().map(run)).await;
     let response = match responses.pop() {
@@ -267,6 +271,16 @@ async fn execute(
         last => BatchResponse::Batch(responses.into_iter().chain(last).collect()),
     };
     GraphQLResponse::from(response).into_response()
+}
+
+/// A JSON GraphQL request, or a batch of them (a JSON array). Read straight
+/// into the one shape the body's first character announces: async-graphql's
+/// own reader buffers the whole document once more to try both shapes.
+fn read_request(body: &[u8]) -> Result<BatchRequest, serde_json::Error> {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => serde_json::from_slice(body).map(BatchRequest::Batch),
+        _ => serde_json::from_slice(body).map(BatchRequest::Single),
+    }
 }
 
 /// Counts one request in `http_requests_total` and its latency, by matched route.

@@ -7,6 +7,7 @@ use super::promotion::PromotionObject;
 use crate::app::AppState;
 use crate::domain::cart::{CartDraft, CustomerDraft, LineDraft};
 use crate::domain::engine::{self, PricedCart};
+use crate::graphql::plain::Plain;
 use crate::graphql::scalars::Long;
 use crate::store::promotions;
 use crate::store::redemptions::Redemption;
@@ -131,26 +132,32 @@ impl PromotionResultObject {
     async fn total(&self) -> Long {
         Long(self.0.total)
     }
-    async fn lines(&self) -> Vec<LineResult> {
-        self.0.lines.iter().map(LineResult::from).collect()
+    async fn lines(&self) -> Vec<Plain<LineResult>> {
+        self.0.lines.iter().map(|l| Plain(LineResult::from(l))).collect()
     }
-    async fn applied(&self) -> Vec<AppliedPromotion> {
-        self.0.applied.iter().map(AppliedPromotion::from).collect()
+    async fn applied(&self) -> Vec<Plain<AppliedPromotion>> {
+        self.0
+            .applied
+            .iter()
+            .map(|a| Plain(AppliedPromotion::from(a)))
+            .collect()
     }
     /// Set by applyPromotions when at least one promotion applied.
     async fn redemption(&self) -> Option<RedemptionObject> {
         self.1.clone().map(RedemptionObject)
     }
     /// Submitted coupons that did not apply, and automatic promotions that target the cart but did not apply.
-    async fn rejected(&self) -> Vec<RejectedPromotion> {
+    async fn rejected(&self) -> Vec<Plain<RejectedPromotion>> {
         self.0
             .rejected
             .iter()
-            .map(|r| RejectedPromotion {
-                promotion_id: r.promotion_id.map(|id| ID(id.to_string())),
-                coupon_code: r.coupon_code.clone(),
-                reason: r.reason.into(),
-                message: r.message.clone(),
+            .map(|r| {
+                Plain(RejectedPromotion {
+                    promotion_id: r.promotion_id.map(|id| ID(id.to_string())),
+                    coupon_code: r.coupon_code.clone(),
+                    reason: r.reason.into(),
+                    message: r.message.clone(),
+                })
             })
             .collect()
     }
@@ -164,7 +171,7 @@ pub struct LineResult {
     pub subtotal: Long,
     pub discount: Long,
     pub total: Long,
-    pub adjustments: Vec<LineAdjustment>,
+    pub adjustments: Vec<Plain<LineAdjustment>>,
 }
 
 impl From<&engine::PricedLine> for LineResult {
@@ -179,10 +186,12 @@ impl From<&engine::PricedLine> for LineResult {
             adjustments: l
                 .adjustments
                 .iter()
-                .map(|a| LineAdjustment {
-                    promotion_id: ID(a.promotion_id.to_string()),
-                    coupon_code: a.coupon_code.clone(),
-                    amount: Long(a.amount),
+                .map(|a| {
+                    Plain(LineAdjustment {
+                        promotion_id: ID(a.promotion_id.to_string()),
+                        coupon_code: a.coupon_code.clone(),
+                        amount: Long(a.amount),
+                    })
                 })
                 .collect(),
         }
@@ -270,8 +279,13 @@ impl RedemptionObject {
     async fn discount_total(&self) -> Long {
         Long(self.0.discount_total)
     }
-    async fn promotions(&self) -> Vec<AppliedPromotion> {
-        self.0.result.applied.iter().map(AppliedPromotion::from).collect()
+    async fn promotions(&self) -> Vec<Plain<AppliedPromotion>> {
+        self.0
+            .result
+            .applied
+            .iter()
+            .map(|a| Plain(AppliedPromotion::from(a)))
+            .collect()
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
