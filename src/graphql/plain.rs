@@ -45,7 +45,7 @@ impl<T: ContainerType> OutputType for Plain<T> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, _field: &Positioned<Field>) -> ServerResult<Value> {
-        let mut fields = IndexMap::new();
+        let mut fields = IndexMap::with_capacity(ctx.item.node.items.len());
         collect(ctx, &self.0, &mut fields).await?;
         Ok(if fields.is_empty() {
             Value::Null

@@ -1,6 +1,6 @@
 //! The checkout half of the API: carts in, priced results out.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::promotion::PromotionObject;
@@ -132,90 +132,74 @@ impl PromotionResultObject {
     async fn total(&self) -> Long {
         Long(self.0.total)
     }
-    async fn lines(&self) -> Vec<Plain<LineResult>> {
-        self.0.lines.iter().map(|l| Plain(LineResult::from(l))).collect()
+    async fn lines(&self) -> Vec<Plain<LineResult<'_>>> {
+        self.0.lines.iter().map(|l| Plain(LineResult(l))).collect()
     }
-    async fn applied(&self) -> Vec<Plain<AppliedPromotion>> {
-        self.0
-            .applied
-            .iter()
-            .map(|a| Plain(AppliedPromotion::from(a)))
-            .collect()
+    async fn applied(&self) -> Vec<Plain<AppliedPromotion<'_>>> {
+        self.0.applied.iter().map(|a| Plain(AppliedPromotion(a))).collect()
     }
     /// Set by applyPromotions when at least one promotion applied.
     async fn redemption(&self) -> Option<RedemptionObject> {
         self.1.clone().map(RedemptionObject)
     }
     /// Submitted coupons that did not apply, and automatic promotions that target the cart but did not apply.
-    async fn rejected(&self) -> Vec<Plain<RejectedPromotion>> {
-        self.0
-            .rejected
-            .iter()
-            .map(|r| {
-                Plain(RejectedPromotion {
-                    promotion_id: r.promotion_id.map(|id| ID(id.to_string())),
-                    coupon_code: r.coupon_code.clone(),
-                    reason: r.reason.into(),
-                    message: r.message.clone(),
-                })
-            })
-            .collect()
+    async fn rejected(&self) -> Vec<Plain<RejectedPromotion<'_>>> {
+        self.0.rejected.iter().map(|r| Plain(RejectedPromotion(r))).collect()
     }
 }
 
-#[derive(SimpleObject)]
-pub struct LineResult {
-    pub line_id: String,
-    pub quantity: i32,
-    pub unit_price: Long,
-    pub subtotal: Long,
-    pub discount: Long,
-    pub total: Long,
-    pub adjustments: Vec<Plain<LineAdjustment>>,
-}
+// The result's parts are views of the priced cart: nothing is copied but
+// the fields a query selects.
 
-impl From<&engine::PricedLine> for LineResult {
-    fn from(l: &engine::PricedLine) -> Self {
-        Self {
-            line_id: l.line_id.clone(),
-            quantity: l.quantity,
-            unit_price: Long(l.unit_price),
-            subtotal: Long(l.subtotal),
-            discount: Long(l.discount),
-            total: Long(l.total),
-            adjustments: l
-                .adjustments
-                .iter()
-                .map(|a| {
-                    Plain(LineAdjustment {
-                        promotion_id: ID(a.promotion_id.to_string()),
-                        coupon_code: a.coupon_code.clone(),
-                        amount: Long(a.amount),
-                    })
-                })
-                .collect(),
-        }
+/// A priced line.
+pub struct LineResult<'a>(&'a engine::PricedLine);
+
+#[Object]
+impl LineResult<'_> {
+    async fn line_id(&self) -> &str {
+        &self.0.line_id
+    }
+    async fn quantity(&self) -> i32 {
+        self.0.quantity
+    }
+    async fn unit_price(&self) -> Long {
+        Long(self.0.unit_price)
+    }
+    async fn subtotal(&self) -> Long {
+        Long(self.0.subtotal)
+    }
+    async fn discount(&self) -> Long {
+        Long(self.0.discount)
+    }
+    async fn total(&self) -> Long {
+        Long(self.0.total)
+    }
+    async fn adjustments(&self) -> Vec<Plain<LineAdjustment<'_>>> {
+        self.0.adjustments.iter().map(|a| Plain(LineAdjustment(a))).collect()
     }
 }
 
-#[derive(SimpleObject)]
-pub struct LineAdjustment {
-    pub promotion_id: ID,
-    pub coupon_code: Option<String>,
-    pub amount: Long,
+/// What one promotion took off one line.
+pub struct LineAdjustment<'a>(&'a engine::Adjustment);
+
+#[Object]
+impl LineAdjustment<'_> {
+    async fn promotion_id(&self) -> ID {
+        ID(self.0.promotion_id.to_string())
+    }
+    async fn coupon_code(&self) -> Option<&str> {
+        self.0.coupon_code.as_deref()
+    }
+    async fn amount(&self) -> Long {
+        Long(self.0.amount)
+    }
 }
 
 /// A promotion that applied, and how much it gave.
-pub struct AppliedPromotion(pub engine::Applied);
-
-impl From<&engine::Applied> for AppliedPromotion {
-    fn from(a: &engine::Applied) -> Self {
-        Self(a.clone())
-    }
-}
+pub struct AppliedPromotion<'a>(&'a engine::Applied);
 
 #[Object]
-impl AppliedPromotion {
+impl AppliedPromotion<'_> {
     async fn promotion_id(&self) -> ID {
         ID(self.0.promotion_id.to_string())
     }
@@ -240,12 +224,23 @@ impl AppliedPromotion {
     }
 }
 
-#[derive(SimpleObject)]
-pub struct RejectedPromotion {
-    pub promotion_id: Option<ID>,
-    pub coupon_code: Option<String>,
-    pub reason: RejectionReason,
-    pub message: String,
+/// A promotion or coupon that did not apply, and why.
+pub struct RejectedPromotion<'a>(&'a engine::Rejected);
+
+#[Object]
+impl RejectedPromotion<'_> {
+    async fn promotion_id(&self) -> Option<ID> {
+        self.0.promotion_id.map(|id| ID(id.to_string()))
+    }
+    async fn coupon_code(&self) -> Option<&str> {
+        self.0.coupon_code.as_deref()
+    }
+    async fn reason(&self) -> RejectionReason {
+        self.0.reason.into()
+    }
+    async fn message(&self) -> &str {
+        &self.0.message
+    }
 }
 
 #[derive(InputObject)]
@@ -279,12 +274,12 @@ impl RedemptionObject {
     async fn discount_total(&self) -> Long {
         Long(self.0.discount_total)
     }
-    async fn promotions(&self) -> Vec<Plain<AppliedPromotion>> {
+    async fn promotions(&self) -> Vec<Plain<AppliedPromotion<'_>>> {
         self.0
             .result
             .applied
             .iter()
-            .map(|a| Plain(AppliedPromotion::from(a)))
+            .map(|a| Plain(AppliedPromotion(a)))
             .collect()
     }
     async fn created_at(&self) -> DateTime<Utc> {
