@@ -111,13 +111,21 @@ async fn collect<T: ContainerType>(
 /// Adds `value` under `key`; a key already present (a field selected twice
 /// with different sub-selections) gets the two merged, as async-graphql does.
 fn merge(fields: &mut IndexMap<Name, Value>, key: Name, value: Value) {
-    match (fields.get_mut(&key), value) {
-        (Some(Value::Object(into)), Value::Object(from)) => {
+    use async_graphql::indexmap::map::Entry;
+    let present = match fields.entry(key) {
+        Entry::Vacant(slot) => {
+            slot.insert(value);
+            return;
+        }
+        Entry::Occupied(slot) => slot.into_mut(),
+    };
+    match (present, value) {
+        (Value::Object(into), Value::Object(from)) => {
             for (k, v) in from {
                 merge(into, k, v);
             }
         }
-        (Some(Value::List(into)), Value::List(from)) => {
+        (Value::List(into), Value::List(from)) => {
             for (slot, item) in into.iter_mut().zip(from) {
                 if let (Value::Object(into), Value::Object(from)) = (slot, item) {
                     for (k, v) in from {
@@ -126,10 +134,7 @@ fn merge(fields: &mut IndexMap<Name, Value>, key: Name, value: Value) {
                 }
             }
         }
-        (Some(_), _) => {}
-        (None, value) => {
-            fields.insert(key, value);
-        }
+        _ => {}
     }
 }
 
