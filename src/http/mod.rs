@@ -19,6 +19,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{MatchedPath, State};
@@ -97,7 +98,9 @@ pub fn router(
         .with_state(api)
         .merge(export::routes(state.clone(), verifier))
         .merge(health::routes(state))
-        .layer(RequestBodyLimitLayer::new(serve.max_body_bytes));
+        .layer(RequestBodyLimitLayer::new(serve.max_body_bytes))
+        // MAX_BODY_BYTES is the one limit: not also axum's 2 MiB default for buffered bodies.
+        .layer(DefaultBodyLimit::disable());
     let router = if record {
         router.layer(axum::middleware::from_fn_with_state(metrics, count_request))
     } else {

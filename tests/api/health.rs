@@ -67,3 +67,23 @@ async fn a_body_over_the_limit_is_refused() {
         .expect("POST");
     assert_eq!(response.status().as_u16(), 413);
 }
+
+#[tokio::test]
+async fn max_body_bytes_is_the_only_body_limit() {
+    // Above axum's own 2 MiB default: only the configured limit may refuse.
+    let app = crate::helpers::spawn_app_serving(|serve| serve.max_body_bytes = 4 * 1024 * 1024).await;
+    let padded = format!(
+        "{{\"query\": \"{{ __typename }}\", \"variables\": {{\"pad\": \"{}\"}}}}",
+        "a".repeat(3 * 1024 * 1024)
+    );
+    let response = crate::helpers::admin_client()
+        .post(format!("{}/graphql", app.address))
+        .header("content-type", "application/json")
+        .body(padded)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(body["data"]["__typename"], "Query", "{body}");
+}
