@@ -107,10 +107,7 @@ impl Cart {
             let at = || format!("{}[{i}]", path(field, "lines"));
             let line = validate_line(line).map_err(|e| e.under(&at()))?;
             if lines.iter().any(|l| l.id == line.id) {
-                return Err(Invalid::new(
-                    path(&at(), "id"),
-                    "line ids must be unique within the cart",
-                ));
+                return Err(Invalid::new("id", "line ids must be unique within the cart").under(&at()));
             }
             lines.push(line);
         }
@@ -143,7 +140,7 @@ impl Cart {
         let customer = draft
             .customer
             .as_ref()
-            .map(|c| validate_customer(&path(field, "customer"), c))
+            .map(|c| validate_customer(c).map_err(|e| e.under(&path(field, "customer"))))
             .transpose()?;
         Ok(Self {
             currency,
@@ -207,16 +204,17 @@ fn validate_line(line: &LineDraft) -> Result<CartLine, Invalid> {
     })
 }
 
-fn validate_customer(at: &str, c: &CustomerDraft) -> Result<Customer, Invalid> {
+/// A valid customer; errors name fields relative to the customer.
+fn validate_customer(c: &CustomerDraft) -> Result<Customer, Invalid> {
     if c.review_count < 0 {
-        return Err(Invalid::new(path(at, "reviewCount"), "must not be negative"));
+        return Err(Invalid::new("reviewCount", "must not be negative"));
     }
     if c.order_count < 0 {
-        return Err(Invalid::new(path(at, "orderCount"), "must not be negative"));
+        return Err(Invalid::new("orderCount", "must not be negative"));
     }
     Ok(Customer {
-        id: v::identifier(&path(at, "id"), &c.id)?,
-        segments: sorted_set(&path(at, "segments"), &c.segments, super::promotion::MAX_SEGMENTS)?,
+        id: v::identifier("id", &c.id)?,
+        segments: sorted_set("segments", &c.segments, super::promotion::MAX_SEGMENTS)?,
         review_count: c.review_count,
         order_count: c.order_count,
     })
