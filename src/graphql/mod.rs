@@ -2,6 +2,7 @@
 //! into domain drafts, call one use case and map the result.
 
 pub mod documents;
+pub mod fast_preview;
 pub mod feed;
 pub mod loaders;
 pub mod mutation;

@@ -8,17 +8,21 @@
 //! cost a 20-line preview a quarter of its throughput. The operation's type
 //! and root field come from the parsed document, which execution then reuses
 //! (`Request::parsed_query`: parsed once, or copied from [`Documents`]).
+//! A compiled preview ([`execute_preview`]) is observed the same way.
 
 use std::time::Instant;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection, SelectionSet};
-use async_graphql::{Request, Response, Value};
+use async_graphql::{Request, Response, ServerError, Value};
 use opentelemetry::trace::TraceContextExt;
-use tracing::Instrument;
+use serde_json::value::RawValue;
+use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::documents::Documents;
+use super::fast_preview::PreviewPlan;
 use super::{AppSchema, MAX_ALIASES};
+use crate::app::AppState;
 use crate::metrics::Metrics;
 
 /// What a request asks for: (type, first root field, the document's name
@@ -103,28 +107,73 @@ pub async fn execute(
     }
     let (kind, root, named) = operation_of(&mut request).unwrap_or(("unknown", String::new(), None));
     let name = request.operation_name.clone().or(named);
+    let started = Instant::now();
+    let span = operation_span(kind, &root, name.as_deref());
+    let mut response = schema.execute(request).instrument(span).await;
+    super::ensure_codes(&mut response.errors);
+    if record {
+        record_operation(metrics, name.as_deref(), kind, started, &response.errors);
+    }
+    response
+}
+
+/// Serves a request through its document's compiled preview, observed like
+/// [`execute`]: the response body, or the response of a failed preview.
+/// None when the request is not the plan's to serve (see
+/// [`PreviewPlan::cart`]): it then goes to [`execute`].
+pub async fn execute_preview(
+    plan: &PreviewPlan,
+    operation_name: Option<&str>,
+    variables: Option<&RawValue>,
+    state: &AppState,
+    metrics: &Metrics,
+    record: bool,
+) -> Option<Result<Vec<u8>, Response>> {
+    let cart = plan.cart(operation_name, variables)?;
+    let name = operation_name.or(plan.operation());
+    let started = Instant::now();
+    let span = operation_span("query", "previewPromotions", name);
+    let answer = match cart.preview(state).instrument(span).await {
+        Ok(priced) => Ok(plan.answer(&priced).ok()?),
+        Err(error) => {
+            let mut response = plan.failure(error);
+            super::ensure_codes(&mut response.errors);
+            Err(response)
+        }
+    };
+    if record {
+        let errors = answer.as_ref().err().map_or(&[][..], |r| &r.errors);
+        record_operation(metrics, name, "query", started, errors);
+    }
+    Some(answer)
+}
+
+/// The `graphql.operation` span of one operation, exported as `<type> <root field>`.
+fn operation_span(kind: &'static str, root: &str, name: Option<&str>) -> Span {
     let span = tracing::info_span!(
         "graphql.operation",
-        graphql.operation.name = name.as_deref(),
+        graphql.operation.name = name,
         graphql.operation.type = kind,
     );
     if !span.is_disabled() {
         // Names the exported span (a recorded `otel.name` is ignored once the span started).
         span.context().span().update_name(format!("{kind} {root}"));
     }
-    let started = Instant::now();
-    let mut response = schema.execute(request).instrument(span).await;
-    super::ensure_codes(&mut response.errors);
-    if record {
-        let label = metrics.operation_label(name.as_deref());
-        let codes = response
-            .errors
-            .iter()
-            .filter_map(|e| match e.extensions.as_ref()?.get("code")? {
-                Value::String(code) => Some(code.as_str()),
-                _ => None,
-            });
-        metrics.graphql_operation(&label, kind, started.elapsed(), codes);
-    }
-    response
+    span
+}
+
+/// Counts one operation, its latency and its errors' codes.
+fn record_operation(
+    metrics: &Metrics,
+    name: Option<&str>,
+    kind: &'static str,
+    started: Instant,
+    errors: &[ServerError],
+) {
+    let label = metrics.operation_label(name);
+    let codes = errors.iter().filter_map(|e| match e.extensions.as_ref()?.get("code")? {
+        Value::String(code) => Some(code.as_str()),
+        _ => None,
+    });
+    metrics.graphql_operation(&label, kind, started.elapsed(), codes);
 }

@@ -6,9 +6,7 @@ use chrono::Utc;
 
 use crate::app::AppState;
 use crate::auth::{self, Allow};
-use crate::domain::cart::Cart;
 use crate::domain::coupon::normalize_code;
-use crate::error::AppError;
 use crate::store::{campaigns, coupon_batches, coupons, outbox, promotions, redemptions};
 
 use super::plain::Plain;
@@ -18,6 +16,9 @@ use super::types::common::{Conn, connection, page_request, parse_id};
 use super::types::coupon::{CouponBatchObject, CouponObject};
 use super::types::outbox::{OutboxEventObject, OutboxStatus};
 use super::types::promotion::{PromotionFilter, PromotionObject};
+
+/// Who may preview a cart (also checked by [`super::fast_preview`]'s path).
+pub const PREVIEW_ROLES: auth::Roles = auth::ANY;
 
 /// The root query.
 #[derive(Default)]
@@ -73,11 +74,10 @@ impl Query {
     }
 
     /// What a cart would get now. Records nothing and counts no usage.
-    #[graphql(guard = "Allow(auth::ANY)")]
+    #[graphql(guard = "Allow(PREVIEW_ROLES)")]
     async fn preview_promotions(&self, ctx: &Context<'_>, cart: CartInput) -> Result<Plain<PromotionResultObject>> {
         let state = ctx.data_unchecked::<AppState>();
-        let cart = Cart::new("cart", &cart.into_draft()).map_err(AppError::from)?;
-        Ok(Plain(PromotionResultObject(state.pricing.preview(&cart).await?, None)))
+        Ok(Plain(PromotionResultObject(cart.preview(state).await?, None)))
     }
 
     /// The order's redemption: the counted one, else the latest released one.

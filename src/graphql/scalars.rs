@@ -3,7 +3,8 @@
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 
 /// A 64-bit whole number: money in minor units (e.g. cents). A JSON number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Long(pub i64);
 
 /// A 64-bit whole number: money in minor units (e.g. cents). A JSON number.

@@ -12,7 +12,7 @@ use async_graphql::futures_util::future::join_all;
 use async_graphql::futures_util::{SinkExt, StreamExt};
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{BatchRequest, BatchResponse};
+use async_graphql::{BatchResponse, Request, Variables};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,6 +27,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::{any, get, post};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use tokio::sync::{Semaphore, watch};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -35,6 +37,7 @@ use crate::app::AppState;
 use crate::auth::{Caller, Unauthenticated, Verifier};
 use crate::config::ServeConfig;
 use crate::graphql::documents::Documents;
+use crate::graphql::query::PREVIEW_ROLES;
 use crate::graphql::subscription::SubscriptionSlots;
 use crate::graphql::{AppSchema, observe};
 use crate::metrics::Metrics;
@@ -48,15 +51,15 @@ pub const MAX_NESTING: usize = 48;
 /// Subscriptions one socket may hold at once.
 pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 20;
 
-/// What the GraphQL endpoints share.
-#[derive(Clone)]
+/// What the GraphQL endpoints share (one `Arc` per request, not a clone of each part).
 struct Api {
+    state: AppState,
     schema: AppSchema,
-    documents: Arc<Documents>,
+    documents: Documents,
     metrics: Arc<Metrics>,
     record: bool,
     verifier: Arc<Verifier>,
-    limiter: Arc<RateLimiter>,
+    limiter: RateLimiter,
     sockets: Arc<Semaphore>,
     closing: watch::Receiver<bool>,
 }
@@ -79,23 +82,24 @@ pub fn router(
     let (metrics, record) = (state.metrics.clone(), state.config.metrics);
     let verifier = Arc::new(verifier);
     let api = Api {
+        state: state.clone(),
         schema,
-        documents: Arc::default(),
+        documents: Documents::default(),
         metrics: metrics.clone(),
         record,
         verifier: verifier.clone(),
-        limiter: Arc::new(RateLimiter::new(
+        limiter: RateLimiter::new(
             state.redis.clone(),
             &state.config.redis_key_prefix,
             serve.rate_limit_per_second,
-        )),
+        ),
         sockets: Arc::new(Semaphore::new(serve.max_ws_connections)),
         closing,
     };
     let router = Router::new()
         .route("/graphql", graphql)
         .route("/graphql/ws", any(subscribe))
-        .with_state(api)
+        .with_state(Arc::new(api))
         .merge(export::routes(state.clone(), verifier))
         .merge(health::routes(state))
         .layer(RequestBodyLimitLayer::new(serve.max_body_bytes))
@@ -180,7 +184,7 @@ fn nesting(query: &str) -> usize {
 /// A subscription socket (graphql-transport-ws or graphql-ws): the token
 /// comes in connection_init's payload; at most MAX_WS_CONNECTIONS sockets
 /// at once; it ends cleanly when the service shuts down.
-async fn subscribe(State(api): State<Api>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+async fn subscribe(State(api): State<Arc<Api>>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
     let Ok(permit) = api.sockets.clone().try_acquire_owned() else {
         return refusal(
             StatusCode::TOO_MANY_REQUESTS,
@@ -210,10 +214,15 @@ async fn subscribe(State(api): State<Api>, protocol: GraphQLProtocol, upgrade: W
                 data.insert(SubscriptionSlots::new(MAX_SUBSCRIPTIONS_PER_CONNECTION));
                 Ok(data)
             };
-            GraphQLWebSocket::new_with_pair(&mut sink, stream.take_until(shutting_down), api.schema, protocol)
-                .on_connection_init(init)
-                .serve()
-                .await;
+            GraphQLWebSocket::new_with_pair(
+                &mut sink,
+                stream.take_until(shutting_down),
+                api.schema.clone(),
+                protocol,
+            )
+            .on_connection_init(init)
+            .serve()
+            .await;
             let goodbye = CloseFrame {
                 code: 1001,
                 reason: "the service is shutting down".into(),
@@ -233,7 +242,7 @@ async fn graphiql() -> impl IntoResponse {
 
 /// Executes a GraphQL request (or batch) for an authenticated, admitted
 /// caller; every error leaves with a code.
-async fn execute(State(api): State<Api>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn execute(State(api): State<Arc<Api>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let caller = match caller_of(&api.verifier, &headers) {
         Ok(caller) => caller,
         Err(why) => return unauthenticated(&why),
@@ -241,30 +250,39 @@ async fn execute(State(api): State<Api>, headers: HeaderMap, body: Result<Bytes,
     if let Err(retry_after) = api.limiter.admit(&caller.subject).await {
         return rate_limited(retry_after);
     }
-    let request = match body.map(|body| read_request(&body)) {
-        Ok(Ok(request)) => request,
-        Ok(Err(why)) => {
-            let message = format!("the request is not a GraphQL request: {why}");
-            return refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, None);
-        }
+    let body = match body {
+        Ok(body) => body,
         Err(rejection) => {
             let message = format!("the request body could not be read: {}", rejection.body_text());
             return refusal(rejection.status(), "BAD_USER_INPUT", &message, None);
         }
     };
-    let (requests, batched) = match request {
-        BatchRequest::Single(r) => (vec![r], false),
-        BatchRequest::Batch(rs) if rs.len() > MAX_BATCH => {
+    let (requests, batched) = match read_request(&body) {
+        Ok(Body::Single(incoming)) => {
+            if let Some(refused) = too_deep(&incoming.query) {
+                return refused;
+            }
+            if let Some(answered) = serve_preview(&api, &caller, &incoming).await {
+                return answered;
+            }
+            match incoming.into_request() {
+                Ok(request) => (vec![request], false),
+                Err(why) => return not_graphql(&why),
+            }
+        }
+        Ok(Body::Batch(requests)) if requests.len() > MAX_BATCH => {
             let message = format!("a batch holds at most {MAX_BATCH} requests");
             return refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, None);
         }
-        BatchRequest::Batch(rs) => (rs, true),
+        Ok(Body::Batch(requests)) => {
+            if let Some(refused) = requests.iter().find_map(|r| too_deep(&r.query)) {
+                return refused;
+            }
+            (requests, true)
+        }
+        Err(why) => return not_graphql(&why),
     };
-    if let Some(deepest) = requests.iter().map(|r| nesting(&r.query)).find(|n| *n > MAX_NESTING) {
-        let message = format!("the document nests {deepest} levels; at most {MAX_NESTING} are accepted");
-        return refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, Some("query"));
-    }
-    let run = |r: async_graphql::Request| {
+    let run = |r: Request| {
         let r = r.data(caller.clone());
         observe::execute(&api.schema, &api.documents, r, &api.metrics, api.record)
     };
@@ -276,13 +294,93 @@ async fn execute(State(api): State<Api>, headers: HeaderMap, body: Result<Bytes,
     GraphQLResponse::from(response).into_response()
 }
 
-/// A JSON GraphQL request, or a batch of them (a JSON array). Read straight
-/// into the one shape the body's first character announces: async-graphql's
-/// own reader buffers the whole document once more to try both shapes.
-fn read_request(body: &[u8]) -> Result<BatchRequest, serde_json::Error> {
+/// Answers a preview through its document's compiled plan
+/// ([`crate::graphql::fast_preview`]); None when it is not one.
+async fn serve_preview(api: &Api, caller: &Caller, incoming: &Incoming<'_>) -> Option<Response> {
+    if !PREVIEW_ROLES.contains(&caller.role) {
+        return None;
+    }
+    let parsed = api.documents.get(&incoming.query)?;
+    let plan = parsed.preview.as_ref()?;
+    let operation_name = incoming.operation_name.as_deref();
+    let answer = observe::execute_preview(
+        plan,
+        operation_name,
+        incoming.variables,
+        &api.state,
+        &api.metrics,
+        api.record,
+    );
+    Some(match answer.await? {
+        Ok(body) => {
+            let content_type = HeaderValue::from_static(GRAPHQL_RESPONSE_JSON);
+            ([(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        Err(failed) => GraphQLResponse::from(failed).into_response(),
+    })
+}
+
+/// The content type of GraphQL responses (async-graphql-axum's too).
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+/// 400 for a document nested deeper than [`MAX_NESTING`].
+fn too_deep(query: &str) -> Option<Response> {
+    let deepest = nesting(query);
+    (deepest > MAX_NESTING).then(|| {
+        let message = format!("the document nests {deepest} levels; at most {MAX_NESTING} are accepted");
+        refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, Some("query"))
+    })
+}
+
+/// 400 for a body that is not a GraphQL request.
+fn not_graphql(why: &serde_json::Error) -> Response {
+    let message = format!("the request is not a GraphQL request: {why}");
+    refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, None)
+}
+
+/// A request body: one GraphQL request, or a batch of them (a JSON array).
+enum Body<'a> {
+    Single(Incoming<'a>),
+    Batch(Vec<Request>),
+}
+
+/// One GraphQL request as the body holds it, its variables still JSON
+/// text: a compiled preview reads its cart straight from them; any other
+/// request gets them as async-graphql's values ([`Incoming::into_request`]).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Incoming<'a> {
+    #[serde(default)]
+    query: String,
+    #[serde(default)]
+    operation_name: Option<String>,
+    #[serde(default, borrow)]
+    variables: Option<&'a RawValue>,
+    #[serde(default)]
+    extensions: async_graphql::Extensions,
+}
+
+impl Incoming<'_> {
+    /// The async-graphql request; fails when the variables are not a JSON object (or null).
+    fn into_request(self) -> Result<Request, serde_json::Error> {
+        let variables: Variables = match self.variables {
+            Some(variables) => serde_json::from_str(variables.get())?,
+            None => Variables::default(),
+        };
+        let mut request = Request::new(self.query).variables(variables);
+        request.operation_name = self.operation_name;
+        request.extensions = self.extensions;
+        Ok(request)
+    }
+}
+
+/// Reads the body straight into the one shape its first character
+/// announces: async-graphql's own reader buffers the whole document once
+/// more to try both shapes.
+fn read_request(body: &[u8]) -> Result<Body<'_>, serde_json::Error> {
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => serde_json::from_slice(body).map(BatchRequest::Batch),
-        _ => serde_json::from_slice(body).map(BatchRequest::Single),
+        Some(b'[') => serde_json::from_slice(body).map(Body::Batch),
+        _ => serde_json::from_slice(body).map(Body::Single),
     }
 }
 

@@ -11,6 +11,7 @@ mod campaigns;
 mod coupon_batches;
 mod coupons;
 mod expiry;
+mod fast_preview;
 mod fuzz;
 mod health;
 mod observability;

@@ -2,17 +2,23 @@
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 
 use super::promotion::PromotionObject;
 use crate::app::AppState;
-use crate::domain::cart::{CartDraft, CustomerDraft, LineDraft};
+use crate::domain::cart::{Cart, CartDraft, CustomerDraft, LineDraft};
 use crate::domain::engine::{self, PricedCart};
+use crate::error::AppResult;
 use crate::graphql::plain::Plain;
 use crate::graphql::scalars::Long;
 use crate::store::promotions;
 use crate::store::redemptions::Redemption;
 
-#[derive(InputObject)]
+// Also read straight from a request's JSON by the compiled preview
+// (crate::graphql::fast_preview): strictly, so that anything GraphQL would
+// coerce or reject is left to async-graphql.
+#[derive(InputObject, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CartInput {
     /// ISO 4217.
     pub currency: String,
@@ -25,7 +31,8 @@ pub struct CartInput {
     pub coupon_codes: Option<Vec<String>>,
 }
 
-#[derive(InputObject)]
+#[derive(InputObject, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CustomerInput {
     pub id: String,
     pub segments: Option<Vec<String>>,
@@ -37,7 +44,8 @@ pub struct CustomerInput {
     pub order_count: Option<i32>,
 }
 
-#[derive(InputObject)]
+#[derive(InputObject, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CartLineInput {
     pub id: String,
     pub product_id: String,
@@ -52,6 +60,12 @@ pub struct CartLineInput {
 }
 
 impl CartInput {
+    /// What this cart gets now, recording nothing: previewPromotions.
+    pub async fn preview(self, state: &AppState) -> AppResult<PricedCart> {
+        let cart = Cart::new("cart", &self.into_draft())?;
+        state.pricing.preview(&cart).await
+    }
+
     /// The domain draft; an explicit null on a defaulted field means its default.
     pub fn into_draft(self) -> CartDraft {
         CartDraft {
