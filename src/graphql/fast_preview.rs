@@ -28,9 +28,10 @@ use async_graphql::parser::types::{
     BaseType, DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
 };
 use async_graphql::{InputType, PathSegment, Pos, Response, ServerError};
+use serde::Serialize;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
+use uuid::Uuid;
 
 use super::types::checkout::{CartInput, RejectionReason};
 use crate::domain::engine::{Adjustment, Applied, PricedCart, PricedLine, Rejected};
@@ -126,9 +127,9 @@ impl PreviewPlan {
     pub fn answer(&self, priced: &PricedCart) -> serde_json::Result<Vec<u8>> {
         let mut body = Vec::with_capacity(ANSWER_CAPACITY);
         body.extend_from_slice(b"{\"data\":{");
-        serde_json::to_writer(&mut body, &self.key)?;
+        json(&self.key, &mut body)?;
         body.push(b':');
-        serde_json::to_writer(&mut body, &Object(&self.result, priced))?;
+        object(&self.result, priced, &mut body)?;
         body.extend_from_slice(b"}}");
         Ok(body)
     }
@@ -180,10 +181,10 @@ impl<'de> Visitor<'de> for OnlyCart<'_> {
     }
 }
 
-/// One selected field and its response key.
+/// One selected field, after its response key written out: `"key":`.
 #[derive(Debug)]
 struct Selected<F> {
-    key: String,
+    key: Vec<u8>,
     field: F,
 }
 
@@ -194,29 +195,29 @@ trait Field: Sized {
     const TYPE_NAME: &'static str;
     /// The field named `name` selecting `set` (empty for a leaf).
     fn pick(name: &str, set: &SelectionSet) -> Option<Self>;
-    fn write<M: SerializeMap>(&self, key: &str, of: &Self::Of, map: &mut M) -> Result<(), M::Error>;
+    /// Writes the field's value in `of`.
+    fn write(&self, of: &Self::Of, out: &mut Vec<u8>) -> serde_json::Result<()>;
 }
 
 /// A selection set of plain fields, or None.
 fn compile<F: Field>(set: &SelectionSet) -> Option<Vec<Selected<F>>> {
-    let mut selected: Vec<Selected<F>> = Vec::with_capacity(set.items.len());
-    let mut names = Vec::with_capacity(set.items.len());
+    let mut selected = Vec::with_capacity(set.items.len());
+    let (mut names, mut keys) = (Vec::with_capacity(set.items.len()), Vec::with_capacity(set.items.len()));
     for item in &set.items {
         let Selection::Field(field) = &item.node else {
             return None;
         };
         let field = &field.node;
         let (name, key) = (field.name.node.as_str(), field.response_key().node.as_str());
-        if !field.arguments.is_empty()
-            || !field.directives.is_empty()
-            || names.contains(&name)
-            || selected.iter().any(|s| s.key == key)
-        {
+        if !field.arguments.is_empty() || !field.directives.is_empty() || names.contains(&name) || keys.contains(&key) {
             return None;
         }
         names.push(name);
+        keys.push(key);
+        let mut written = serde_json::to_vec(key).ok()?;
+        written.push(b':');
         selected.push(Selected {
-            key: key.to_owned(),
+            key: written,
             field: F::pick(name, &field.selection_set.node)?,
         });
     }
@@ -228,26 +229,44 @@ fn leaf<F>(set: &SelectionSet, field: F) -> Option<F> {
     set.items.is_empty().then_some(field)
 }
 
-/// An object: the selected fields of `1`.
-struct Object<'a, F: Field>(&'a [Selected<F>], &'a F::Of);
-
-impl<F: Field> Serialize for Object<'_, F> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for selected in self.0 {
-            selected.field.write(&selected.key, self.1, &mut map)?;
+/// Writes the selected fields of `of` as a JSON object.
+fn object<F: Field>(fields: &[Selected<F>], of: &F::Of, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    out.push(b'{');
+    for (i, selected) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        map.end()
+        out.extend_from_slice(&selected.key);
+        selected.field.write(of, out)?;
     }
+    out.push(b'}');
+    Ok(())
 }
 
-/// A list of objects.
-struct List<'a, F: Field>(&'a [Selected<F>], &'a [F::Of]);
-
-impl<F: Field> Serialize for List<'_, F> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.1.iter().map(|item| Object(self.0, item)))
+/// Writes a list of objects.
+fn list<F: Field>(fields: &[Selected<F>], items: &[F::Of], out: &mut Vec<u8>) -> serde_json::Result<()> {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        object(fields, item, out)?;
     }
+    out.push(b']');
+    Ok(())
+}
+
+/// Writes a scalar: a string (escaped), a number, or null.
+fn json(value: &(impl Serialize + ?Sized), out: &mut Vec<u8>) -> serde_json::Result<()> {
+    serde_json::to_writer(out, value)
+}
+
+/// Writes an ID: a UUID needs no escaping.
+fn id(value: Uuid, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    out.push(b'"');
+    out.extend_from_slice(value.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
+    out.push(b'"');
+    Ok(())
 }
 
 #[derive(Debug)]
@@ -284,18 +303,18 @@ impl Field for ResultField {
         }
     }
 
-    fn write<M: SerializeMap>(&self, key: &str, cart: &PricedCart, map: &mut M) -> Result<(), M::Error> {
+    fn write(&self, cart: &PricedCart, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
-            Self::Typename => map.serialize_entry(key, Self::TYPE_NAME),
-            Self::Currency => map.serialize_entry(key, &cart.currency),
-            Self::Subtotal => map.serialize_entry(key, &cart.subtotal),
-            Self::DiscountTotal => map.serialize_entry(key, &cart.discount_total),
-            Self::ShippingAmount => map.serialize_entry(key, &cart.shipping_amount),
-            Self::ShippingDiscount => map.serialize_entry(key, &cart.shipping_discount),
-            Self::Total => map.serialize_entry(key, &cart.total),
-            Self::Lines(fields) => map.serialize_entry(key, &List(fields, &cart.lines)),
-            Self::Applied(fields) => map.serialize_entry(key, &List(fields, &cart.applied)),
-            Self::Rejected(fields) => map.serialize_entry(key, &List(fields, &cart.rejected)),
+            Self::Typename => json(Self::TYPE_NAME, out),
+            Self::Currency => json(&cart.currency, out),
+            Self::Subtotal => json(&cart.subtotal, out),
+            Self::DiscountTotal => json(&cart.discount_total, out),
+            Self::ShippingAmount => json(&cart.shipping_amount, out),
+            Self::ShippingDiscount => json(&cart.shipping_discount, out),
+            Self::Total => json(&cart.total, out),
+            Self::Lines(fields) => list(fields, &cart.lines, out),
+            Self::Applied(fields) => list(fields, &cart.applied, out),
+            Self::Rejected(fields) => list(fields, &cart.rejected, out),
         }
     }
 }
@@ -330,16 +349,16 @@ impl Field for LineField {
         }
     }
 
-    fn write<M: SerializeMap>(&self, key: &str, line: &PricedLine, map: &mut M) -> Result<(), M::Error> {
+    fn write(&self, line: &PricedLine, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
-            Self::Typename => map.serialize_entry(key, Self::TYPE_NAME),
-            Self::LineId => map.serialize_entry(key, &line.line_id),
-            Self::Quantity => map.serialize_entry(key, &line.quantity),
-            Self::UnitPrice => map.serialize_entry(key, &line.unit_price),
-            Self::Subtotal => map.serialize_entry(key, &line.subtotal),
-            Self::Discount => map.serialize_entry(key, &line.discount),
-            Self::Total => map.serialize_entry(key, &line.total),
-            Self::Adjustments(fields) => map.serialize_entry(key, &List(fields, &line.adjustments)),
+            Self::Typename => json(Self::TYPE_NAME, out),
+            Self::LineId => json(&line.line_id, out),
+            Self::Quantity => json(&line.quantity, out),
+            Self::UnitPrice => json(&line.unit_price, out),
+            Self::Subtotal => json(&line.subtotal, out),
+            Self::Discount => json(&line.discount, out),
+            Self::Total => json(&line.total, out),
+            Self::Adjustments(fields) => list(fields, &line.adjustments, out),
         }
     }
 }
@@ -366,12 +385,12 @@ impl Field for AdjustmentField {
         }
     }
 
-    fn write<M: SerializeMap>(&self, key: &str, adjustment: &Adjustment, map: &mut M) -> Result<(), M::Error> {
+    fn write(&self, adjustment: &Adjustment, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
-            Self::Typename => map.serialize_entry(key, Self::TYPE_NAME),
-            Self::PromotionId => map.serialize_entry(key, &adjustment.promotion_id),
-            Self::CouponCode => map.serialize_entry(key, &adjustment.coupon_code),
-            Self::Amount => map.serialize_entry(key, &adjustment.amount),
+            Self::Typename => json(Self::TYPE_NAME, out),
+            Self::PromotionId => id(adjustment.promotion_id, out),
+            Self::CouponCode => json(&adjustment.coupon_code, out),
+            Self::Amount => json(&adjustment.amount, out),
         }
     }
 }
@@ -400,13 +419,13 @@ impl Field for AppliedField {
         }
     }
 
-    fn write<M: SerializeMap>(&self, key: &str, applied: &Applied, map: &mut M) -> Result<(), M::Error> {
+    fn write(&self, applied: &Applied, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
-            Self::Typename => map.serialize_entry(key, Self::TYPE_NAME),
-            Self::PromotionId => map.serialize_entry(key, &applied.promotion_id),
-            Self::CouponCode => map.serialize_entry(key, &applied.coupon_code),
-            Self::Name => map.serialize_entry(key, &applied.name),
-            Self::Amount => map.serialize_entry(key, &applied.amount),
+            Self::Typename => json(Self::TYPE_NAME, out),
+            Self::PromotionId => id(applied.promotion_id, out),
+            Self::CouponCode => json(&applied.coupon_code, out),
+            Self::Name => json(&applied.name, out),
+            Self::Amount => json(&applied.amount, out),
         }
     }
 }
@@ -435,14 +454,17 @@ impl Field for RejectedField {
         }
     }
 
-    fn write<M: SerializeMap>(&self, key: &str, rejected: &Rejected, map: &mut M) -> Result<(), M::Error> {
+    fn write(&self, rejected: &Rejected, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
-            Self::Typename => map.serialize_entry(key, Self::TYPE_NAME),
-            Self::PromotionId => map.serialize_entry(key, &rejected.promotion_id),
-            Self::CouponCode => map.serialize_entry(key, &rejected.coupon_code),
+            Self::Typename => json(Self::TYPE_NAME, out),
+            Self::PromotionId => match rejected.promotion_id {
+                Some(promotion_id) => id(promotion_id, out),
+                None => json(&None::<()>, out),
+            },
+            Self::CouponCode => json(&rejected.coupon_code, out),
             // The enum's GraphQL name, as async-graphql writes it.
-            Self::Reason => map.serialize_entry(key, &RejectionReason::from(rejected.reason).to_value()),
-            Self::Message => map.serialize_entry(key, &rejected.message),
+            Self::Reason => json(&RejectionReason::from(rejected.reason).to_value(), out),
+            Self::Message => json(&rejected.message, out),
         }
     }
 }

@@ -7,7 +7,6 @@ pub mod feed;
 pub mod loaders;
 pub mod mutation;
 pub mod observe;
-pub mod plain;
 pub mod query;
 pub mod scalars;
 pub mod subscription;

@@ -13,7 +13,6 @@ use crate::auth::{self, Allow};
 use crate::domain::cart::Cart;
 use crate::error::{AppError, AppResult};
 
-use super::plain::Plain;
 use super::types::campaign::{CampaignInput, CampaignObject, CampaignStatus};
 use super::types::checkout::{ApplyPromotionsInput, PromotionResultObject, RedemptionObject};
 use super::types::common::parse_id;
@@ -122,16 +121,12 @@ impl Mutation {
     /// twice; the same orderId with a different cart is a CONFLICT error. After a
     /// release, or when nothing was recorded, the orderId is free again.
     #[graphql(guard = "Allow(auth::CHECKOUT)")]
-    async fn apply_promotions(
-        &self,
-        ctx: &Context<'_>,
-        input: ApplyPromotionsInput,
-    ) -> Result<Plain<PromotionResultObject>> {
+    async fn apply_promotions(&self, ctx: &Context<'_>, input: ApplyPromotionsInput) -> Result<PromotionResultObject> {
         let redemptions = ctx.data_unchecked::<AppState>().redemptions.clone();
         let cart = Cart::new("input.cart", &input.cart.into_draft()).map_err(AppError::from)?;
         let order_id = input.order_id;
         let applied = detached(async move { redemptions.apply(&order_id, &cart).await }).await?;
-        Ok(Plain(PromotionResultObject(applied.cart, applied.redemption)))
+        Ok(PromotionResultObject(applied.cart, applied.redemption))
     }
 
     /// Puts a DEAD outbox event back to PENDING.

@@ -9,7 +9,6 @@ use crate::auth::{self, Allow};
 use crate::domain::coupon::normalize_code;
 use crate::store::{campaigns, coupon_batches, coupons, outbox, promotions, redemptions};
 
-use super::plain::Plain;
 use super::types::campaign::{CampaignFilter, CampaignObject};
 use super::types::checkout::{CartInput, PromotionResultObject, RedemptionObject};
 use super::types::common::{Conn, connection, page_request, parse_id};
@@ -75,9 +74,9 @@ impl Query {
 
     /// What a cart would get now. Records nothing and counts no usage.
     #[graphql(guard = "Allow(PREVIEW_ROLES)")]
-    async fn preview_promotions(&self, ctx: &Context<'_>, cart: CartInput) -> Result<Plain<PromotionResultObject>> {
+    async fn preview_promotions(&self, ctx: &Context<'_>, cart: CartInput) -> Result<PromotionResultObject> {
         let state = ctx.data_unchecked::<AppState>();
-        Ok(Plain(PromotionResultObject(cart.preview(state).await?, None)))
+        Ok(PromotionResultObject(cart.preview(state).await?, None))
     }
 
     /// The order's redemption: the counted one, else the latest released one.

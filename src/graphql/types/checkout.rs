@@ -9,7 +9,6 @@ use crate::app::AppState;
 use crate::domain::cart::{Cart, CartDraft, CustomerDraft, LineDraft};
 use crate::domain::engine::{self, PricedCart};
 use crate::error::AppResult;
-use crate::graphql::plain::Plain;
 use crate::graphql::scalars::Long;
 use crate::store::promotions;
 use crate::store::redemptions::Redemption;
@@ -146,19 +145,19 @@ impl PromotionResultObject {
     async fn total(&self) -> Long {
         Long(self.0.total)
     }
-    async fn lines(&self) -> Vec<Plain<LineResult<'_>>> {
-        self.0.lines.iter().map(|l| Plain(LineResult(l))).collect()
+    async fn lines(&self) -> Vec<LineResult<'_>> {
+        self.0.lines.iter().map(|l| LineResult(l)).collect()
     }
-    async fn applied(&self) -> Vec<Plain<AppliedPromotion<'_>>> {
-        self.0.applied.iter().map(|a| Plain(AppliedPromotion(a))).collect()
+    async fn applied(&self) -> Vec<AppliedPromotion<'_>> {
+        self.0.applied.iter().map(|a| AppliedPromotion(a)).collect()
     }
     /// Set by applyPromotions when at least one promotion applied.
     async fn redemption(&self) -> Option<RedemptionObject> {
         self.1.clone().map(RedemptionObject)
     }
     /// Submitted coupons that did not apply, and automatic promotions that target the cart but did not apply.
-    async fn rejected(&self) -> Vec<Plain<RejectedPromotion<'_>>> {
-        self.0.rejected.iter().map(|r| Plain(RejectedPromotion(r))).collect()
+    async fn rejected(&self) -> Vec<RejectedPromotion<'_>> {
+        self.0.rejected.iter().map(|r| RejectedPromotion(r)).collect()
     }
 }
 
@@ -188,8 +187,8 @@ impl LineResult<'_> {
     async fn total(&self) -> Long {
         Long(self.0.total)
     }
-    async fn adjustments(&self) -> Vec<Plain<LineAdjustment<'_>>> {
-        self.0.adjustments.iter().map(|a| Plain(LineAdjustment(a))).collect()
+    async fn adjustments(&self) -> Vec<LineAdjustment<'_>> {
+        self.0.adjustments.iter().map(|a| LineAdjustment(a)).collect()
     }
 }
 
@@ -288,13 +287,8 @@ impl RedemptionObject {
     async fn discount_total(&self) -> Long {
         Long(self.0.discount_total)
     }
-    async fn promotions(&self) -> Vec<Plain<AppliedPromotion<'_>>> {
-        self.0
-            .result
-            .applied
-            .iter()
-            .map(|a| Plain(AppliedPromotion(a)))
-            .collect()
+    async fn promotions(&self) -> Vec<AppliedPromotion<'_>> {
+        self.0.result.applied.iter().map(|a| AppliedPromotion(a)).collect()
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
