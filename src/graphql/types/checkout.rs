@@ -146,10 +146,10 @@ impl PromotionResultObject {
         Long(self.0.total)
     }
     async fn lines(&self) -> Vec<LineResult<'_>> {
-        self.0.lines.iter().map(|l| LineResult(l)).collect()
+        self.0.lines.iter().map(LineResult).collect()
     }
     async fn applied(&self) -> Vec<AppliedPromotion<'_>> {
-        self.0.applied.iter().map(|a| AppliedPromotion(a)).collect()
+        self.0.applied.iter().map(AppliedPromotion).collect()
     }
     /// Set by applyPromotions when at least one promotion applied.
     async fn redemption(&self) -> Option<RedemptionObject> {
@@ -157,7 +157,7 @@ impl PromotionResultObject {
     }
     /// Submitted coupons that did not apply, and automatic promotions that target the cart but did not apply.
     async fn rejected(&self) -> Vec<RejectedPromotion<'_>> {
-        self.0.rejected.iter().map(|r| RejectedPromotion(r)).collect()
+        self.0.rejected.iter().map(RejectedPromotion).collect()
     }
 }
 
@@ -188,7 +188,7 @@ impl LineResult<'_> {
         Long(self.0.total)
     }
     async fn adjustments(&self) -> Vec<LineAdjustment<'_>> {
-        self.0.adjustments.iter().map(|a| LineAdjustment(a)).collect()
+        self.0.adjustments.iter().map(LineAdjustment).collect()
     }
 }
 
@@ -288,7 +288,7 @@ impl RedemptionObject {
         Long(self.0.discount_total)
     }
     async fn promotions(&self) -> Vec<AppliedPromotion<'_>> {
-        self.0.result.applied.iter().map(|a| AppliedPromotion(a)).collect()
+        self.0.result.applied.iter().map(AppliedPromotion).collect()
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
