@@ -299,6 +299,22 @@ async fn one_apply_is_one_trace_with_graphql_sql_and_redis_spans_under_the_calle
         spans.len()
     );
 
+    // A compiled preview (src/graphql/fast_preview.rs) has its operation span too, under the request's.
+    let trace_id: [u8; 16] = rand::random();
+    let traceparent = format!("00-{}-{}-01", hex(&trace_id), hex(&caller_span));
+    graphql(PREVIEW, json!({ "c": cart(&[]) }), Some(&traceparent)).await;
+    until("the preview's spans arrive", Duration::from_secs(10), async || {
+        let spans = receiver.of_trace(&trace_id);
+        spans.iter().any(|s| s.name == "query previewPromotions") && spans.iter().any(|s| s.name == "POST /graphql")
+    })
+    .await;
+    let spans = receiver.of_trace(&trace_id);
+    let http = spans.iter().find(|s| s.name == "POST /graphql").unwrap();
+    let operation = spans.iter().find(|s| s.name == "query previewPromotions").unwrap();
+    assert_eq!(operation.parent_span_id, http.span_id);
+    assert_eq!(attribute(operation, "graphql.operation.name"), Some("Preview"));
+    assert_eq!(attribute(operation, "graphql.operation.type"), Some("query"));
+
     // An INTERNAL error (a table gone) names the trace, in its extensions and its log line.
     let db = sea_orm::Database::connect(&database_url).await.unwrap();
     sea_orm::ConnectionTrait::execute_unprepared(&db, "ALTER TABLE campaigns RENAME TO campaigns_gone")
