@@ -3,7 +3,7 @@
 //! A checkout sends the same preview document many times a second while a
 //! cart changes. async-graphql validates that document every time, coerces
 //! the cart through a value tree, builds a value tree of the answer and then
-//! serialises it: four fifths of a small preview's CPU. So a preview document
+//! serialises it: most of a small preview's CPU. So a preview document
 //! that only selects fields is compiled once, when
 //! [`super::documents::Documents`] parses it, into a [`PreviewPlan`]; a
 //! request for it then reads its cart straight from the request's JSON,
