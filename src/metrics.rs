@@ -1,8 +1,8 @@
 //! Prometheus metrics of this process, served on `/metrics`.
 //!
 //! Counted where they happen: HTTP requests (a middleware, by matched route,
-//! method and status), GraphQL operations (an extension, by operation name
-//! and type, errors by code), redemptions (by operation and outcome) and
+//! method and status), GraphQL operations (by operation name and type,
+//! errors by code, and those served by a compiled plan), redemptions (by operation and outcome) and
 //! their rejections (by reason), Redis script latency (by script), and the
 //! workers' runs ([`crate::workers`]). Read when scraped: the outbox
 //! (events by status, age of the oldest pending), the PostgreSQL pool and
@@ -33,6 +33,7 @@ pub struct Metrics {
     graphql_operations: IntCounterVec,
     graphql_duration: HistogramVec,
     graphql_errors: IntCounterVec,
+    graphql_compiled: IntCounterVec,
     redemptions: IntCounterVec,
     rejections: IntCounterVec,
     redis_scripts: HistogramVec,
@@ -102,6 +103,13 @@ impl Metrics {
                 "graphql_operations_total",
                 "GraphQL operations by name and type (query, mutation, subscription)",
                 &["operation", "type"],
+            ),
+            graphql_compiled: counter(
+                &registry,
+                "graphql_compiled_operations_total",
+                "GraphQL operations served by their compiled plan, by name (the rest of \
+                 graphql_operations_total went through async-graphql's executor)",
+                &["operation"],
             ),
             graphql_duration: histogram(
                 &registry,
@@ -214,15 +222,20 @@ impl Metrics {
         }
     }
 
-    /// One GraphQL operation with the codes of its errors.
+    /// One GraphQL operation with the codes of its errors; `compiled` when
+    /// its compiled plan served it ([`crate::graphql::fast_preview`]).
     pub fn graphql_operation<'a>(
         &self,
         operation: &str,
         kind: &str,
+        compiled: bool,
         elapsed: Duration,
         error_codes: impl Iterator<Item = &'a str>,
     ) {
         self.graphql_operations.with_label_values(&[operation, kind]).inc();
+        if compiled {
+            self.graphql_compiled.with_label_values(&[operation]).inc();
+        }
         self.graphql_duration
             .with_label_values(&[operation, kind])
             .observe(elapsed.as_secs_f64());

@@ -112,7 +112,7 @@ pub async fn execute(
     let mut response = schema.execute(request).instrument(span).await;
     super::ensure_codes(&mut response.errors);
     if record {
-        record_operation(metrics, name.as_deref(), kind, started, &response.errors);
+        record_operation(metrics, name.as_deref(), kind, false, started, &response.errors);
     }
     response
 }
@@ -143,7 +143,7 @@ pub async fn execute_preview(
     };
     if record {
         let errors = answer.as_ref().err().map_or(&[][..], |r| &r.errors);
-        record_operation(metrics, name, "query", started, errors);
+        record_operation(metrics, name, "query", true, started, errors);
     }
     Some(answer)
 }
@@ -162,11 +162,12 @@ fn operation_span(kind: &'static str, root: &str, name: Option<&str>) -> Span {
     span
 }
 
-/// Counts one operation, its latency and its errors' codes.
+/// Counts one operation (`compiled` when its plan served it), its latency and its errors' codes.
 fn record_operation(
     metrics: &Metrics,
     name: Option<&str>,
     kind: &'static str,
+    compiled: bool,
     started: Instant,
     errors: &[ServerError],
 ) {
@@ -175,5 +176,5 @@ fn record_operation(
         Value::String(code) => Some(code.as_str()),
         _ => None,
     });
-    metrics.graphql_operation(&label, kind, started.elapsed(), codes);
+    metrics.graphql_operation(&label, kind, compiled, started.elapsed(), codes);
 }

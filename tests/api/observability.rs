@@ -54,6 +54,8 @@ async fn metrics_count_requests_operations_redemptions_scripts_outbox_and_pools(
     app.wait_until_priced(&cart(&[]), 100).await;
     let text = scrape(&app).await;
     let previews_before = sample(&text, "graphql_operations_total", &[("operation", "Preview")]).unwrap_or(0.0);
+    let compiled_before =
+        sample(&text, "graphql_compiled_operations_total", &[("operation", "Preview")]).unwrap_or(0.0);
     app.data(PREVIEW, json!({ "c": cart(&[]) })).await;
     let applied = app.data(APPLY, json!({ "o": "order-1", "c": cart(&["NOPE"]) })).await;
     assert_eq!(applied["applyPromotions"]["rejected"][0]["reason"], "COUPON_NOT_FOUND");
@@ -93,11 +95,20 @@ async fn metrics_count_requests_operations_redemptions_scripts_outbox_and_pools(
         previews_before + 1.0
     );
     assert_eq!(
+        expect("graphql_compiled_operations_total", &[("operation", "Preview")]),
+        compiled_before + 1.0,
+        "the preview was served by its compiled plan"
+    );
+    assert_eq!(
         expect(
             "graphql_operations_total",
             &[("operation", "Apply"), ("type", "mutation")]
         ),
         1.0
+    );
+    assert_eq!(
+        sample(&text, "graphql_compiled_operations_total", &[("operation", "Apply")]),
+        None
     );
     assert_eq!(
         expect(
