@@ -335,13 +335,11 @@ pub fn evaluate(input: &Evaluation<'_>) -> PricedCart {
         closed: false,
         stopped: None,
     };
+    let mut eligible: Vec<bool> = Vec::with_capacity(cart.lines.len());
     for candidate in &candidates {
         let promotion = candidate.promotion();
-        let eligible: Vec<bool> = cart
-            .lines
-            .iter()
-            .map(|l| is_eligible(&promotion.definition.target, l))
-            .collect();
+        eligible.clear();
+        eligible.extend(cart.lines.iter().map(|l| is_eligible(&promotion.definition.target, l)));
         match try_apply(&mut pricing, candidate, &eligible, input) {
             Ok(()) => {}
             Err((reason, message)) => {

@@ -244,20 +244,20 @@ impl Pricing {
     ) -> AppResult<Usage> {
         let customer = cart.customer.as_ref().map(|c| c.id.as_str());
         let mut usage = Usage::default();
-        let mut touched: Vec<(Promotion, Option<Arc<Coupon>>)> = Vec::new();
+        let mut touched: Vec<(&Promotion, Option<&Coupon>)> = Vec::new();
         for coupon in coupons.iter().flatten() {
             if let Some(offer) = snapshot.offer(coupon.promotion_id) {
-                touched.push((offer.promotion.clone(), Some(coupon.clone())));
+                touched.push((offer.promotion, Some(coupon)));
             }
         }
         for offer in snapshot.offers_for(cart) {
             let d = &offer.promotion.definition;
             if d.total_usage_limit.is_some() || d.usage_limit_per_customer.is_some() {
-                touched.push((offer.promotion.clone(), None));
+                touched.push((offer.promotion, None));
             }
         }
         for (promotion, coupon) in touched {
-            let pools = pools_of(&promotion, coupon.as_deref(), customer);
+            let pools = pools_of(promotion, coupon, customer);
             if pools.is_empty() {
                 continue;
             }
