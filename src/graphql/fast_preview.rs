@@ -24,15 +24,14 @@
 
 use std::fmt;
 
-use async_graphql::parser::types::{
-    BaseType, DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
-};
+use async_graphql::parser::types::{BaseType, ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{InputType, PathSegment, Pos, Response, ServerError};
 use serde::Serialize;
 use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use super::observe::chosen_operation;
 use super::types::checkout::{CartInput, RejectionReason};
 use crate::domain::engine::{Adjustment, Applied, PricedCart, PricedLine, Rejected};
 use crate::error::AppError;
@@ -59,15 +58,7 @@ impl PreviewPlan {
         if !document.fragments.is_empty() {
             return None;
         }
-        let (operation, name) = match &document.operations {
-            DocumentOperations::Single(operation) => (operation, None),
-            DocumentOperations::Multiple(operations) if operations.len() == 1 => {
-                let (name, operation) = operations.iter().next()?;
-                (operation, Some(name.to_string()))
-            }
-            DocumentOperations::Multiple(_) => return None,
-        };
-        let operation = &operation.node;
+        let (operation, name) = chosen_operation(document, None)?;
         let [variable] = operation.variable_definitions.as_slice() else {
             return None;
         };

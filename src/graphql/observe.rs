@@ -12,7 +12,9 @@
 
 use std::time::Instant;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType, Selection, SelectionSet};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
+};
 use async_graphql::{Request, Response, ServerError, Value};
 use opentelemetry::trace::TraceContextExt;
 use serde_json::value::RawValue;
@@ -25,12 +27,13 @@ use super::{AppSchema, MAX_ALIASES};
 use crate::app::AppState;
 use crate::metrics::Metrics;
 
-/// What a request asks for: (type, first root field, the document's name
-/// for it), when the document parses.
-fn operation_of(request: &mut Request) -> Option<(&'static str, String, Option<String>)> {
-    let wanted = request.operation_name.clone();
-    let document = request.parsed_query().ok()?;
-    let (operation, name) = match (&document.operations, wanted.as_deref()) {
+/// The operation of `document` to run: the one `wanted` names, else its only
+/// one; with the document's name for it when none was wanted and it has one.
+pub(super) fn chosen_operation<'d>(
+    document: &'d ExecutableDocument,
+    wanted: Option<&str>,
+) -> Option<(&'d OperationDefinition, Option<String>)> {
+    let (operation, name) = match (&document.operations, wanted) {
         (DocumentOperations::Single(op), _) => (op, None),
         (DocumentOperations::Multiple(ops), Some(name)) => (ops.iter().find(|(n, _)| n.as_str() == name)?.1, None),
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
@@ -39,13 +42,21 @@ fn operation_of(request: &mut Request) -> Option<(&'static str, String, Option<S
         }
         (DocumentOperations::Multiple(_), None) => return None,
     };
-    let kind = match operation.node.ty {
+    Some((&operation.node, name))
+}
+
+/// What a request asks for: (type, first root field, the document's name
+/// for it), when the document parses.
+fn operation_of(request: &mut Request) -> Option<(&'static str, String, Option<String>)> {
+    let wanted = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    let (operation, name) = chosen_operation(document, wanted.as_deref())?;
+    let kind = match operation.ty {
         OperationType::Query => "query",
         OperationType::Mutation => "mutation",
         OperationType::Subscription => "subscription",
     };
     let root = operation
-        .node
         .selection_set
         .node
         .items
