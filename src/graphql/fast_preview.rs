@@ -176,15 +176,23 @@ impl<'de> Visitor<'de> for OnlyCart<'_> {
 #[derive(Debug)]
 struct Selected<F> {
     key: Vec<u8>,
-    field: F,
+    field: Pick<F>,
+}
+
+/// What a selected field is: `__typename`, which every type has, or one of its own.
+#[derive(Debug)]
+enum Pick<F> {
+    Typename,
+    Field(F),
 }
 
 /// A field of one result type, and how to write it.
 trait Field: Sized {
     /// The value the field is read from.
     type Of;
+    /// The type's GraphQL name: what `__typename` gives.
     const TYPE_NAME: &'static str;
-    /// The field named `name` selecting `set` (empty for a leaf).
+    /// The field named `name` selecting `set` (empty for a leaf); not `__typename`.
     fn pick(name: &str, set: &SelectionSet) -> Option<Self>;
     /// Writes the field's value in `of`.
     fn write(&self, of: &Self::Of, out: &mut Vec<u8>) -> serde_json::Result<()>;
@@ -207,10 +215,12 @@ fn compile<F: Field>(set: &SelectionSet) -> Option<Vec<Selected<F>>> {
         keys.push(key);
         let mut written = serde_json::to_vec(key).ok()?;
         written.push(b':');
-        selected.push(Selected {
-            key: written,
-            field: F::pick(name, &field.selection_set.node)?,
-        });
+        let set = &field.selection_set.node;
+        let field = match name {
+            "__typename" => leaf(set, Pick::Typename)?,
+            _ => Pick::Field(F::pick(name, set)?),
+        };
+        selected.push(Selected { key: written, field });
     }
     (!selected.is_empty()).then_some(selected)
 }
@@ -228,7 +238,10 @@ fn object<F: Field>(fields: &[Selected<F>], of: &F::Of, out: &mut Vec<u8>) -> se
             out.push(b',');
         }
         out.extend_from_slice(&selected.key);
-        selected.field.write(of, out)?;
+        match &selected.field {
+            Pick::Typename => json(F::TYPE_NAME, out)?,
+            Pick::Field(field) => field.write(of, out)?,
+        }
     }
     out.push(b'}');
     Ok(())
@@ -262,7 +275,6 @@ fn id(value: Uuid, out: &mut Vec<u8>) -> serde_json::Result<()> {
 
 #[derive(Debug)]
 enum ResultField {
-    Typename,
     Currency,
     Subtotal,
     DiscountTotal,
@@ -280,7 +292,6 @@ impl Field for ResultField {
 
     fn pick(name: &str, set: &SelectionSet) -> Option<Self> {
         match name {
-            "__typename" => leaf(set, Self::Typename),
             "currency" => leaf(set, Self::Currency),
             "subtotal" => leaf(set, Self::Subtotal),
             "discountTotal" => leaf(set, Self::DiscountTotal),
@@ -296,7 +307,6 @@ impl Field for ResultField {
 
     fn write(&self, cart: &PricedCart, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
-            Self::Typename => json(Self::TYPE_NAME, out),
             Self::Currency => json(&cart.currency, out),
             Self::Subtotal => json(&cart.subtotal, out),
             Self::DiscountTotal => json(&cart.discount_total, out),
@@ -312,7 +322,6 @@ impl Field for ResultField {
 
 #[derive(Debug)]
 enum LineField {
-    Typename,
     LineId,
     Quantity,
     UnitPrice,
@@ -328,7 +337,6 @@ impl Field for LineField {
 
     fn pick(name: &str, set: &SelectionSet) -> Option<Self> {
         match name {
-            "__typename" => leaf(set, Self::Typename),
             "lineId" => leaf(set, Self::LineId),
             "quantity" => leaf(set, Self::Quantity),
             "unitPrice" => leaf(set, Self::UnitPrice),
@@ -342,7 +350,6 @@ impl Field for LineField {
 
     fn write(&self, line: &PricedLine, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
-            Self::Typename => json(Self::TYPE_NAME, out),
             Self::LineId => json(&line.line_id, out),
             Self::Quantity => json(&line.quantity, out),
             Self::UnitPrice => json(&line.unit_price, out),
@@ -356,7 +363,6 @@ impl Field for LineField {
 
 #[derive(Debug)]
 enum AdjustmentField {
-    Typename,
     PromotionId,
     CouponCode,
     Amount,
@@ -368,7 +374,6 @@ impl Field for AdjustmentField {
 
     fn pick(name: &str, set: &SelectionSet) -> Option<Self> {
         match name {
-            "__typename" => leaf(set, Self::Typename),
             "promotionId" => leaf(set, Self::PromotionId),
             "couponCode" => leaf(set, Self::CouponCode),
             "amount" => leaf(set, Self::Amount),
@@ -378,7 +383,6 @@ impl Field for AdjustmentField {
 
     fn write(&self, adjustment: &Adjustment, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
-            Self::Typename => json(Self::TYPE_NAME, out),
             Self::PromotionId => id(adjustment.promotion_id, out),
             Self::CouponCode => json(&adjustment.coupon_code, out),
             Self::Amount => json(&adjustment.amount, out),
@@ -388,7 +392,6 @@ impl Field for AdjustmentField {
 
 #[derive(Debug)]
 enum AppliedField {
-    Typename,
     PromotionId,
     CouponCode,
     Name,
@@ -401,7 +404,6 @@ impl Field for AppliedField {
 
     fn pick(name: &str, set: &SelectionSet) -> Option<Self> {
         match name {
-            "__typename" => leaf(set, Self::Typename),
             "promotionId" => leaf(set, Self::PromotionId),
             "couponCode" => leaf(set, Self::CouponCode),
             "name" => leaf(set, Self::Name),
@@ -412,7 +414,6 @@ impl Field for AppliedField {
 
     fn write(&self, applied: &Applied, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
-            Self::Typename => json(Self::TYPE_NAME, out),
             Self::PromotionId => id(applied.promotion_id, out),
             Self::CouponCode => json(&applied.coupon_code, out),
             Self::Name => json(&applied.name, out),
@@ -423,7 +424,6 @@ impl Field for AppliedField {
 
 #[derive(Debug)]
 enum RejectedField {
-    Typename,
     PromotionId,
     CouponCode,
     Reason,
@@ -436,7 +436,6 @@ impl Field for RejectedField {
 
     fn pick(name: &str, set: &SelectionSet) -> Option<Self> {
         match name {
-            "__typename" => leaf(set, Self::Typename),
             "promotionId" => leaf(set, Self::PromotionId),
             "couponCode" => leaf(set, Self::CouponCode),
             "reason" => leaf(set, Self::Reason),
@@ -447,7 +446,6 @@ impl Field for RejectedField {
 
     fn write(&self, rejected: &Rejected, out: &mut Vec<u8>) -> serde_json::Result<()> {
         match self {
-            Self::Typename => json(Self::TYPE_NAME, out),
             Self::PromotionId => match rejected.promotion_id {
                 Some(promotion_id) => id(promotion_id, out),
                 None => json(&None::<()>, out),
