@@ -2,11 +2,12 @@
 //!
 //! Counted where they happen: HTTP requests (a middleware, by matched route,
 //! method and status), GraphQL operations (by operation name and type,
-//! errors by code, and those served by a compiled plan), redemptions (by operation and outcome) and
-//! their rejections (by reason), Redis script latency (by script), and the
-//! workers' runs ([`crate::workers`]). Read when scraped: the outbox
-//! (events by status, age of the oldest pending), the PostgreSQL pool and
-//! the Redis connection (one multiplexed connection: up and round trip).
+//! errors by code, and those served by a compiled plan), redemptions (by
+//! operation and outcome) and their rejections (by reason), Redis script
+//! latency (by script), and the workers' runs ([`crate::workers`]). Read
+//! when scraped: the outbox (events by status, age of the oldest pending),
+//! the PostgreSQL pool and the Redis connection (one multiplexed
+//! connection: up and round trip).
 //!
 //! Label values come from bounded sets (routes, codes, reasons, scripts);
 //! operation names are the client's, so at most [`MAX_OPERATION_NAMES`]

@@ -131,7 +131,8 @@ pub async fn execute(
 /// Serves a request through its document's compiled preview, observed like
 /// [`execute`]: the response body, or the response of a failed preview.
 /// None when the request is not the plan's to serve (see
-/// [`PreviewPlan::cart`]): it then goes to [`execute`].
+/// [`PreviewPlan::cart`]), or if writing its answer failed (writers into a
+/// `Vec` do not): it then goes to [`execute`].
 pub async fn execute_preview(
     plan: &PreviewPlan,
     operation_name: Option<&str>,

@@ -51,20 +51,22 @@ async fn a_body_that_is_not_graphql_gets_a_coded_error() {
     assert_eq!(code, "BAD_USER_INPUT");
 }
 
+/// POSTs `{ __typename }` with an ignored field padding the body by `pad` bytes.
+async fn post_padded(app: &crate::helpers::TestApp, pad: usize) -> reqwest::Response {
+    let body = format!("{{\"query\": \"{{ __typename }}\", \"x\": \"{}\"}}", "a".repeat(pad));
+    crate::helpers::admin_client()
+        .post(format!("{}/graphql", app.address))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("POST")
+}
+
 #[tokio::test]
 async fn a_body_over_the_limit_is_refused() {
     let app = spawn_app().await;
-    let big = format!(
-        "{{\"query\": \"{{ __typename }}\", \"x\": \"{}\"}}",
-        "a".repeat(2 * 1024 * 1024)
-    );
-    let response = crate::helpers::admin_client()
-        .post(format!("{}/graphql", app.address))
-        .header("content-type", "application/json")
-        .body(big)
-        .send()
-        .await
-        .expect("POST");
+    let response = post_padded(&app, 2 * 1024 * 1024).await;
     assert_eq!(response.status().as_u16(), 413);
 }
 
@@ -72,17 +74,7 @@ async fn a_body_over_the_limit_is_refused() {
 async fn max_body_bytes_is_the_only_body_limit() {
     // Above axum's own 2 MiB default: only the configured limit may refuse.
     let app = crate::helpers::spawn_app_serving(|serve| serve.max_body_bytes = 4 * 1024 * 1024).await;
-    let padded = format!(
-        "{{\"query\": \"{{ __typename }}\", \"variables\": {{\"pad\": \"{}\"}}}}",
-        "a".repeat(3 * 1024 * 1024)
-    );
-    let response = crate::helpers::admin_client()
-        .post(format!("{}/graphql", app.address))
-        .header("content-type", "application/json")
-        .body(padded)
-        .send()
-        .await
-        .expect("POST");
+    let response = post_padded(&app, 3 * 1024 * 1024).await;
     assert_eq!(response.status().as_u16(), 200);
     let body: serde_json::Value = response.json().await.expect("JSON");
     assert_eq!(body["data"]["__typename"], "Query", "{body}");
