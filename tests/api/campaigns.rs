@@ -1,8 +1,12 @@
 //! Campaigns: create, read, update, status moves, filters.
 
-use serde_json::json;
+use std::time::Duration;
 
-use crate::helpers::spawn_app;
+use chrono::{Duration as ChronoDuration, Utc};
+use promotions::expiry;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, promotion_input, spawn_app, until};
 
 const CAMPAIGN: &str = "id name description status startsAt endsAt usage { redemptions discountTotal limit remaining } createdAt updatedAt";
 
@@ -195,4 +199,132 @@ async fn campaigns_are_filtered_by_status_name_and_activity_in_sql() {
         names(json!(null)).await,
         vec!["Spring", "Winter sale", "Summer 50%_off"]
     );
+}
+
+/// What previewing `cart` gives: (applied promotion ids, rejected (code, reason)).
+async fn applied_and_rejected(app: &TestApp, cart: &Value) -> (Vec<String>, Vec<(String, String)>) {
+    let data = app
+        .data(
+            "query($c: CartInput!) { previewPromotions(cart: $c) {
+                applied { promotionId } rejected { couponCode reason } } }",
+            json!({ "c": cart }),
+        )
+        .await;
+    let result = &data["previewPromotions"];
+    let applied = result["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["promotionId"].as_str().unwrap().to_owned())
+        .collect();
+    let rejected = result["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["couponCode"].as_str().unwrap_or_default().to_owned(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    (applied, rejected)
+}
+
+/// A campaign with an automatic promotion and a coupon promotion (code
+/// `ENDS-TODAY`); returns (campaign, automatic, coupon promotion, cart).
+async fn campaign_with_two_promotions(app: &TestApp, campaign: Value) -> (String, String, String, Value) {
+    let campaign = app.create_campaign(campaign).await;
+    let automatic = app
+        .create_promotion(promotion_input(json!({ "campaignId": campaign, "name": "automatic" })))
+        .await;
+    let with_code = app
+        .create_promotion(promotion_input(json!({
+            "campaignId": campaign, "name": "with code", "requiresCoupon": true,
+            "action": { "percentageOff": { "basisPoints": 500 } },
+        })))
+        .await;
+    app.create_coupon(json!({ "promotionId": with_code, "code": "ENDS-TODAY" }))
+        .await;
+    let cart = json!({
+        "currency": "EUR",
+        "lines": [{ "id": "1", "productId": "p", "quantity": 1, "unitPrice": 10000 }],
+        "couponCodes": ["ENDS-TODAY"],
+    });
+    (campaign, automatic, with_code, cart)
+}
+
+async fn set_status(app: &TestApp, campaign: &str, status: &str) {
+    app.data(
+        "mutation($id: ID!, $s: CampaignStatus!) { setCampaignStatus(id: $id, status: $s) { id } }",
+        json!({ "id": campaign, "s": status }),
+    )
+    .await;
+}
+
+/// Waits until `app` prices `cart` with nothing applied and the coupon PROMOTION_INACTIVE.
+async fn until_nothing_applies(app: &TestApp, cart: &Value) {
+    until("nothing applies", Duration::from_secs(3), async || {
+        applied_and_rejected(app, cart).await
+            == (vec![], vec![("ENDS-TODAY".to_owned(), "PROMOTION_INACTIVE".to_owned())])
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn promotions_of_an_ended_campaign_never_apply_again_on_any_replica() {
+    let app = spawn_app().await;
+    let other = app.replica().await;
+    let (campaign, automatic, with_code, cart) =
+        campaign_with_two_promotions(&app, json!({ "name": "Black Friday" })).await;
+
+    until_nothing_applies(&app, &cart).await;
+    set_status(&app, &campaign, "ACTIVE").await;
+    for replica in [&app, &other] {
+        until("both apply", Duration::from_secs(3), async || {
+            applied_and_rejected(replica, &cart).await == (vec![automatic.clone(), with_code.clone()], vec![])
+        })
+        .await;
+    }
+
+    set_status(&app, &campaign, "ENDED").await;
+    for replica in [&app, &other] {
+        until_nothing_applies(replica, &cart).await;
+    }
+    let applied = app
+        .data(
+            "mutation($i: ApplyPromotionsInput!) { applyPromotions(input: $i) {
+                discountTotal rejected { couponCode reason } redemption { orderId } } }",
+            json!({ "i": { "orderId": "after-the-end", "cart": cart } }),
+        )
+        .await;
+    assert_eq!(
+        applied["applyPromotions"],
+        json!({
+            "discountTotal": 0,
+            "rejected": [{ "couponCode": "ENDS-TODAY", "reason": "PROMOTION_INACTIVE" }],
+            "redemption": null,
+        }),
+        "an order placed after the end gets nothing and records nothing"
+    );
+}
+
+#[tokio::test]
+async fn promotions_of_a_campaign_the_housekeeping_ended_never_apply_again() {
+    let app = spawn_app().await;
+    let ends = Utc::now() + ChronoDuration::days(1);
+    let (campaign, automatic, with_code, cart) =
+        campaign_with_two_promotions(&app, json!({ "name": "Cyber Monday", "endsAt": ends.to_rfc3339() })).await;
+    set_status(&app, &campaign, "ACTIVE").await;
+    until("both apply", Duration::from_secs(3), async || {
+        applied_and_rejected(&app, &cart).await == (vec![automatic.clone(), with_code.clone()], vec![])
+    })
+    .await;
+
+    // The worker runs as if a day and a half had passed: the campaign ends,
+    // while the promotions' own windows (open) and the wall clock (before
+    // the campaign's end) would still let them apply.
+    let ended = expiry::expire(&app.db, ends + ChronoDuration::hours(12)).await.unwrap();
+    assert_eq!(ended.campaigns, 1);
+    until_nothing_applies(&app, &cart).await;
 }

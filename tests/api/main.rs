@@ -8,6 +8,7 @@
 mod helpers;
 
 mod campaigns;
+mod contract_check;
 mod coupon_batches;
 mod coupons;
 mod expiry;
