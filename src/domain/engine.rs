@@ -27,20 +27,25 @@ pub struct CampaignState {
 #[derive(Debug, Clone, Copy)]
 pub struct Offer<'a> {
     pub promotion: &'a Promotion,
-    /// None when the promotion has no campaign.
+    /// The state of the promotion's campaign, if it has one and the state is
+    /// known. An ENDED campaign's state is not kept: a promotion that names
+    /// a campaign whose state is missing is never live.
     pub campaign: Option<&'a CampaignState>,
 }
 
 impl Offer<'_> {
-    /// Whether it is a candidate at `now`: switched on, in its window, and its
-    /// campaign (if any) ACTIVE and in its window.
+    /// Whether it is a candidate at `now`: switched on, in its window, and
+    /// either without a campaign or with one known to be ACTIVE and in its
+    /// window. Fails closed: a campaign named but not known (ended, or not
+    /// loaded) keeps the promotion out.
     pub fn is_live(&self, now: DateTime<Utc>) -> bool {
         let d = &self.promotion.definition;
-        d.active
-            && d.window.contains(now)
-            && self
-                .campaign
-                .is_none_or(|c| c.status == CampaignStatus::Active && c.window.contains(now))
+        let campaign_live = match (self.campaign, d.campaign_id) {
+            (Some(c), _) => c.status == CampaignStatus::Active && c.window.contains(now),
+            (None, None) => true,
+            (None, Some(_)) => false,
+        };
+        d.active && d.window.contains(now) && campaign_live
     }
 }
 

@@ -613,6 +613,51 @@ fn a_coupon_of_a_promotion_that_is_not_running_is_promotion_inactive() {
 }
 
 #[test]
+fn a_promotion_whose_campaign_state_is_unknown_is_never_a_candidate_and_its_coupon_is_promotion_inactive() {
+    // The snapshot keeps no state for ENDED campaigns: such a promotion must
+    // not pass for one without a campaign.
+    let of_ended_campaign = |n: u128, requires_coupon: bool| {
+        let mut d = draft(pct(1000));
+        d.campaign_id = Some(Uuid::from_u128(900));
+        d.requires_coupon = requires_coupon;
+        promo(n, d)
+    };
+    let automatic = of_ended_campaign(1, false);
+    let with_code = of_ended_campaign(2, true);
+    let code = coupon(1, &with_code, "ENDED");
+    let cart = Cart::new("cart", &{
+        let mut c = cart(vec![line("x", 1, 1000)]);
+        c.coupon_codes = vec!["ended".into()];
+        c
+    })
+    .unwrap();
+    let offers = vec![
+        Offer {
+            promotion: &automatic,
+            campaign: None,
+        },
+        Offer {
+            promotion: &with_code,
+            campaign: None,
+        },
+    ];
+    assert!(!offers[0].is_live(now()) && !offers[1].is_live(now()));
+    let r = evaluate(&Evaluation {
+        cart: &cart,
+        now: now(),
+        weekday: DayOfWeek::Thursday,
+        offers: offers.clone(),
+        coupons: vec![SubmittedCoupon {
+            code: "ended".into(),
+            found: Some((&code, Some(offers[1]))),
+        }],
+        usage: &NoUsage,
+    });
+    assert!(r.applied.is_empty(), "neither applies");
+    assert_eq!(reasons(&r), vec![RejectionReason::PromotionInactive]);
+}
+
+#[test]
 fn each_rule_rejects_a_coupon_promotion_with_its_reason() {
     use RejectionReason::*;
     let with = |f: &dyn Fn(&mut PromotionDraft)| {

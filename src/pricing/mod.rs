@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc, Weekday};
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{AccessMode, ConnectionTrait, DatabaseConnection, IsolationLevel, TransactionTrait};
 use uuid::Uuid;
 
 use crate::domain::cart::Cart;
@@ -182,12 +182,19 @@ impl Pricing {
             .clone()
     }
 
-    /// Rebuilds the snapshot from PostgreSQL and swaps it in.
+    /// Rebuilds the snapshot from PostgreSQL and swaps it in. Promotions and
+    /// campaigns are read in one snapshot of the database, so that every
+    /// loaded promotion finds its campaign's state as of the same instant.
     #[tracing::instrument(skip_all)]
     pub async fn reload(&self) -> AppResult<()> {
         let now = Utc::now();
-        let live = promotions::load_live(&self.db, now).await?;
-        let campaigns: HashMap<Uuid, engine::CampaignState> = campaigns::load_states(&self.db).await?;
+        let txn = self
+            .db
+            .begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly))
+            .await?;
+        let live = promotions::load_live(&txn, now).await?;
+        let campaigns: HashMap<Uuid, engine::CampaignState> = campaigns::load_states(&txn).await?;
+        txn.commit().await?;
         let fresh = Arc::new(Snapshot::new(live, campaigns, now));
         tracing::debug!(promotions = fresh.len(), "snapshot rebuilt");
         *self.snapshot.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;

@@ -493,10 +493,12 @@ fn decode_with(
 }
 
 /// Every promotion that is switched on and not over at `now` (scheduled ones
-/// included), for the pricing snapshot. Three statements whatever the count.
+/// included) and whose campaign, if any, has not ENDED (ENDED is final), for
+/// the pricing snapshot. Three statements whatever the count.
 #[tracing::instrument(skip_all)]
 pub async fn load_live(db: &impl ConnectionTrait, now: DateTime<Utc>) -> AppResult<Vec<Promotion>> {
-    const LIVE: &str = "active AND (ends_at IS NULL OR ends_at > $1)";
+    const LIVE: &str = "active AND (ends_at IS NULL OR ends_at > $1) AND NOT EXISTS \
+         (SELECT 1 FROM campaigns WHERE campaigns.id = promotions.campaign_id AND campaigns.status = 'ENDED')";
     let rows = promotion::Entity::find()
         .filter(Expr::cust_with_values(LIVE, [now]))
         .all(db)
