@@ -52,11 +52,12 @@ impl Documents {
         Some(parsed)
     }
 
-    /// Gives `request` a copy of its parsed document, if it parses.
-    pub fn prepare(&self, request: &mut Request) {
-        if let Some(parsed) = self.get(&request.query) {
-            request.set_parsed_query(parsed.document.clone());
-        }
+    /// Gives `request` a copy of its parsed document, if it parses, and
+    /// returns the document.
+    pub fn prepare(&self, request: &mut Request) -> Option<Arc<Parsed>> {
+        let parsed = self.get(&request.query)?;
+        request.set_parsed_query(parsed.document.clone());
+        Some(parsed)
     }
 }
 

@@ -103,12 +103,17 @@ impl PreviewPlan {
 
     /// The cart of a request for this plan's document, when the request is
     /// this plan's to serve: its operation name matches and its variables
-    /// are exactly the cart, read strictly.
+    /// are exactly the cart, read strictly, with no NUL character in them.
     pub fn cart(&self, operation_name: Option<&str>, variables: Option<&RawValue>) -> Option<CartInput> {
         if operation_name.is_some_and(|name| Some(name) != self.operation.as_deref()) {
             return None;
         }
-        let mut variables = serde_json::Deserializer::from_str(variables?.get());
+        let variables = variables?.get();
+        // A NUL is refused, by execute's check, as for any other operation.
+        if variables.contains("\\u0000") {
+            return None;
+        }
+        let mut variables = serde_json::Deserializer::from_str(variables);
         let cart = OnlyCart(&self.variable).deserialize(&mut variables).ok()?;
         variables.end().ok()?;
         Some(cart)

@@ -11,6 +11,7 @@ pub mod query;
 pub mod scalars;
 pub mod subscription;
 pub mod types;
+pub mod unstorable;
 
 use async_graphql::Schema;
 

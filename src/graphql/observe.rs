@@ -12,6 +12,7 @@
 
 use std::time::Instant;
 
+use async_graphql::futures_util::stream::{self, BoxStream, StreamExt};
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
 };
@@ -23,8 +24,10 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::documents::Documents;
 use super::fast_preview::PreviewPlan;
+use super::unstorable;
 use super::{AppSchema, MAX_ALIASES};
 use crate::app::AppState;
+use crate::error::AppError;
 use crate::metrics::Metrics;
 
 /// The operation of `document` to run: the one `wanted` names, else its only
@@ -100,6 +103,49 @@ fn too_many_aliases(request: &mut Request) -> bool {
     operations + fragments > MAX_ALIASES
 }
 
+/// BAD_USER_INPUT for the first argument string of the operation to run
+/// that PostgreSQL could not store (see [`unstorable`]).
+fn unstorable_string(document: &ExecutableDocument, request: &Request) -> Option<ServerError> {
+    let (operation, _) = chosen_operation(document, request.operation_name.as_deref())?;
+    let (field, pos) = unstorable::find(document, operation, &request.variables)?;
+    Some(async_graphql::Error::from(AppError::bad_input(field, unstorable::MESSAGE)).into_server_error(pos))
+}
+
+/// The schema as subscription sockets run it (any operation may come over
+/// a socket): behind the same check of input strings as [`execute`].
+#[derive(Clone)]
+pub struct SocketExecutor(pub AppSchema);
+
+impl async_graphql::Executor for SocketExecutor {
+    async fn execute(&self, mut request: Request) -> Response {
+        match checked(&mut request) {
+            Some(error) => Response::from_errors(vec![error]),
+            None => self.0.execute(request).await,
+        }
+    }
+
+    fn execute_stream(
+        &self,
+        mut request: Request,
+        session_data: Option<std::sync::Arc<async_graphql::Data>>,
+    ) -> BoxStream<'static, Response> {
+        match checked(&mut request) {
+            Some(error) => stream::once(async move { Response::from_errors(vec![error]) }).boxed(),
+            None => self
+                .0
+                .execute_stream_with_session_data(request, session_data.unwrap_or_default()),
+        }
+    }
+}
+
+/// Parses `request` once (execution reuses the document) and checks its strings.
+fn checked(request: &mut Request) -> Option<ServerError> {
+    let document = async_graphql::parser::parse_query(&request.query).ok()?;
+    let error = unstorable_string(&document, request);
+    request.set_parsed_query(document);
+    error
+}
+
 /// Executes one request in its operation span, every error coded, recording
 /// its metrics when `record`.
 pub async fn execute(
@@ -109,12 +155,15 @@ pub async fn execute(
     metrics: &Metrics,
     record: bool,
 ) -> Response {
-    documents.prepare(&mut request);
+    let parsed = documents.prepare(&mut request);
     if too_many_aliases(&mut request) {
         let error = async_graphql::ServerError::new(format!("a document may hold at most {MAX_ALIASES} aliases"), None);
         let mut response = Response::from_errors(vec![error]);
         super::ensure_codes(&mut response.errors);
         return response;
+    }
+    if let Some(error) = parsed.and_then(|p| unstorable_string(&p.document, &request)) {
+        return Response::from_errors(vec![error]);
     }
     let (kind, root, named) = operation_of(&mut request).unwrap_or(("unknown", String::new(), None));
     let name = request.operation_name.clone().or(named);

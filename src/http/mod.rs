@@ -217,7 +217,7 @@ async fn subscribe(State(api): State<Arc<Api>>, protocol: GraphQLProtocol, upgra
             GraphQLWebSocket::new_with_pair(
                 &mut sink,
                 stream.take_until(shutting_down),
-                api.schema.clone(),
+                observe::SocketExecutor(api.schema.clone()),
                 protocol,
             )
             .on_connection_init(init)

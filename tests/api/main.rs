@@ -26,3 +26,4 @@ mod relay;
 mod schema;
 mod security;
 mod subscriptions;
+mod unicode;
