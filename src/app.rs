@@ -11,11 +11,11 @@ use crate::auth::Verifier;
 use crate::config::{Config, ServeConfig};
 use crate::error::AppError;
 use crate::graphql::feed::Feed;
+use crate::limits::Counters;
 use crate::metrics::Metrics;
 use crate::outbox::relay::{self, RelayConfig};
 use crate::pricing::Pricing;
 use crate::redemption::Redemptions;
-use crate::redemption::pools::Pools;
 use crate::redemption::reconcile::Reconciler;
 use crate::workers::Workers;
 use crate::{coupon_generator, expiry, graphql, http, store};
@@ -228,15 +228,20 @@ impl AppState {
         let db = connect_db(&config, migrate).await?;
         let redis = connect_redis(&config).await?;
         let metrics = Arc::new(Metrics::new());
-        let pools = Pools::new(redis.clone(), &config.redis_key_prefix, metrics.clone());
-        let pricing = Pricing::start(db.clone(), pools.clone(), config.time_zone)
+        let counters = Counters::new(
+            redis.clone(),
+            &config.redis_key_prefix,
+            config.usage_counter_ttl,
+            metrics.clone(),
+        );
+        let pricing = Pricing::start(db.clone(), counters.clone(), config.time_zone)
             .await
             .map_err(|e| StartError::Snapshot(e.into_cause()))?;
         let workers = Arc::new(Workers::new(&metrics.registry));
-        let reconciler = Reconciler::start(db.clone(), pools.clone(), pricing.clone(), workers.clone());
+        let reconciler = Reconciler::start(db.clone(), workers.clone());
         let redemptions = Redemptions {
             db: db.clone(),
-            pools,
+            counters,
             pricing: pricing.clone(),
             reconciler,
             metrics: metrics.clone(),

@@ -20,6 +20,10 @@ pub struct Config {
     /// Prefix of every Redis key this service writes (several services or tests can share one Redis).
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "")]
     pub redis_key_prefix: String,
+    /// How long Redis keeps a usage pool's count before seeding it anew from
+    /// PostgreSQL: the longest a reservation never recorded (a crash) stays counted.
+    #[arg(long, env = "USAGE_COUNTER_TTL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub usage_counter_ttl: std::time::Duration,
     /// Time zone of daysOfWeek conditions (IANA name).
     #[arg(long, env = "PROMOTIONS_TIME_ZONE", default_value = "UTC", value_parser = parse_time_zone)]
     pub time_zone: chrono_tz::Tz,

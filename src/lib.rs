@@ -14,6 +14,7 @@
 //! - [`outbox`]: events written in the change's transaction, and their relay.
 //! - [`expiry`]: time-driven housekeeping (expiry events, outbox retention).
 //! - [`admin`]: use cases of the admin API.
+//! - [`limits`]: usage pools, their live counts and their Redis reservations.
 //! - [`pricing`]: the promotion snapshot and cart previews.
 //! - [`redemption`]: applying and releasing, with limits that cannot be exceeded.
 //! - [`graphql`]: schema and thin resolvers.
@@ -32,6 +33,7 @@ pub mod error;
 pub mod expiry;
 pub mod graphql;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod outbox;
 pub mod pricing;

@@ -16,6 +16,7 @@ mod m20261126_000005_create_outbox_events;
 mod m20261126_000006_create_usage_slots;
 mod m20261127_000007_add_expiry_announcements;
 mod m20261127_000008_add_coupon_batch_leases;
+mod m20261201_000009_count_usage;
 
 /// Applies the migrations in order; `serve` and `migrate` run it.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_create_usage_slots::Migration),
             Box::new(m20261127_000007_add_expiry_announcements::Migration),
             Box::new(m20261127_000008_add_coupon_batch_leases::Migration),
+            Box::new(m20261201_000009_count_usage::Migration),
         ]
     }
 }

@@ -1,10 +1,10 @@
-//! Creating and switching single coupons.
+//! Creating, changing and switching single coupons.
 
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
-use crate::domain::coupon::{Coupon, CouponDefinition, CouponDraft, normalize_code};
+use crate::domain::coupon::{Coupon, CouponDefinition, CouponDraft, TermsUpdate, normalize_code};
 use crate::domain::promotion::Scope;
 use crate::error::{AppError, AppResult};
 use crate::outbox::{self, Event};
@@ -55,6 +55,26 @@ pub async fn set_active(db: &DatabaseConnection, code: &str, active: bool) -> Ap
         "coupon.deactivated"
     };
     outbox::enqueue(&txn, Event::new(event_type, "coupon", coupon.id, &coupon)?, now).await?;
+    store::notify_change(&txn, Change::Coupons).await?;
+    txn.commit().await?;
+    Ok(coupon)
+}
+
+/// Changes a coupon's limits and window by code (`coupon.updated`). A
+/// limit change is exact from its commit on: PostgreSQL's usage counts
+/// follow it (the migration `count_usage`), every replica's snapshot within
+/// a second.
+#[tracing::instrument(skip_all)]
+pub async fn update(db: &DatabaseConnection, code: &str, update: &TermsUpdate) -> AppResult<Coupon> {
+    let code = normalize_code("code", code)?;
+    let now = Utc::now();
+    let txn = db.begin().await?;
+    let current = repo::find_for_update(&txn, &code)
+        .await?
+        .ok_or_else(|| AppError::not_found("code", format!("no coupon with code {code}")))?;
+    let def = current.definition.updated(update)?;
+    let coupon = repo::update_terms(&txn, current.id, &def).await?;
+    outbox::enqueue(&txn, Event::new("coupon.updated", "coupon", coupon.id, &coupon)?, now).await?;
     store::notify_change(&txn, Change::Coupons).await?;
     txn.commit().await?;
     Ok(coupon)

@@ -79,7 +79,53 @@ pub fn terms(
     ))
 }
 
+/// One field of an update: left as it is, cleared, or set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update<T> {
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T: Copy> Update<T> {
+    /// The field's value after the update.
+    pub fn applied_to(self, current: Option<T>) -> Option<T> {
+        match self {
+            Update::Keep => current,
+            Update::Clear => None,
+            Update::Set(value) => Some(value),
+        }
+    }
+}
+
+/// A change of a coupon's limits and window (updateCoupon).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TermsUpdate {
+    pub usage_limit: Update<i32>,
+    pub usage_limit_per_customer: Update<i32>,
+    pub starts_at: Update<DateTime<Utc>>,
+    pub expires_at: Update<DateTime<Utc>>,
+}
+
 impl CouponDefinition {
+    /// This definition with `update` applied, checked like a new one.
+    pub fn updated(&self, update: &TermsUpdate) -> Result<Self, Invalid> {
+        let (usage_limit, usage_limit_per_customer, window) = terms(
+            update.usage_limit.applied_to(self.usage_limit),
+            update
+                .usage_limit_per_customer
+                .applied_to(self.usage_limit_per_customer),
+            update.starts_at.applied_to(self.window.starts_at),
+            update.expires_at.applied_to(self.window.ends_at),
+        )?;
+        Ok(Self {
+            code: self.code.clone(),
+            usage_limit,
+            usage_limit_per_customer,
+            window,
+        })
+    }
+
     /// Checks the rules; errors name the input path under `input`.
     pub fn new(draft: &CouponDraft) -> Result<Self, Invalid> {
         let code = normalize_code("input.code", &draft.code)?;

@@ -10,6 +10,7 @@ pub mod coupon;
 pub mod engine;
 pub mod money;
 pub mod promotion;
+pub mod usage;
 pub mod validation;
 
 pub use validation::Invalid;

@@ -16,7 +16,7 @@ use crate::error::{AppError, AppResult};
 use super::types::campaign::{CampaignInput, CampaignObject, CampaignStatus};
 use super::types::checkout::{ApplyPromotionsInput, PromotionResultObject, RedemptionObject};
 use super::types::common::parse_id;
-use super::types::coupon::{CouponBatchObject, CouponInput, CouponObject, GenerateCouponsInput};
+use super::types::coupon::{CouponBatchObject, CouponInput, CouponObject, GenerateCouponsInput, UpdateCouponInput};
 use super::types::outbox::OutboxEventObject;
 use super::types::promotion::{PromotionInput, PromotionObject};
 
@@ -94,6 +94,16 @@ impl Mutation {
         let (promotion_id, draft) = input.into_draft()?;
         Ok(CouponObject(
             detached(async move { admin::coupons::create(&db, promotion_id, &draft).await }).await?,
+        ))
+    }
+
+    /// Changes a coupon's limits and window; a limit counts every use so far.
+    #[graphql(guard = "Allow(auth::ADMIN)")]
+    async fn update_coupon(&self, ctx: &Context<'_>, code: String, input: UpdateCouponInput) -> Result<CouponObject> {
+        let db = ctx.data_unchecked::<AppState>().db.clone();
+        let update = input.into_update();
+        Ok(CouponObject(
+            detached(async move { admin::coupons::update(&db, &code, &update).await }).await?,
         ))
     }
 

@@ -18,12 +18,12 @@ use uuid::Uuid;
 
 use crate::domain::cart::Cart;
 use crate::domain::coupon::{Coupon, normalize_code};
-use crate::domain::engine::{self, Evaluation, PricedCart, SubmittedCoupon, UsageCounts};
+use crate::domain::engine::{self, Evaluation, PricedCart, SubmittedCoupon};
 use crate::domain::promotion::DayOfWeek;
 use crate::domain::promotion::Promotion;
 use crate::error::AppResult;
-use crate::redemption::pools::{Pool, Pools, Scope};
-use crate::store::{campaigns, coupons, promotions, redemptions};
+use crate::limits::{self, Counters, Usage, limited, pools_of};
+use crate::store::{campaigns, coupons, promotions};
 use snapshot::Snapshot;
 
 use crate::store::{CHANGES_CHANNEL, Change};
@@ -40,91 +40,10 @@ const COUPON_CACHE_SIZE: u64 = 100_000;
 /// The pricing service, shared by all requests.
 pub struct Pricing {
     db: DatabaseConnection,
-    pools: Pools,
+    counters: Counters,
     snapshot: RwLock<Arc<Snapshot>>,
     coupons: moka::sync::Cache<String, Option<Arc<Coupon>>>,
     time_zone: chrono_tz::Tz,
-}
-
-/// Usage counts for one evaluation: live counts from the Redis pools (or
-/// PostgreSQL's slots where Redis has no state), plus the limits a failed
-/// reservation found full (read as exhausted).
-#[derive(Debug, Default, Clone)]
-pub struct Usage {
-    promotion: HashMap<Uuid, i64>,
-    promotion_customer: HashMap<Uuid, i64>,
-    coupon: HashMap<Uuid, i64>,
-    coupon_customer: HashMap<Uuid, i64>,
-}
-
-impl Usage {
-    /// Marks the limit behind `pool` as used up for this evaluation.
-    pub fn exhaust(&mut self, pool: &Pool) {
-        self.set(pool, i64::MAX);
-    }
-
-    fn set(&mut self, pool: &Pool, count: i64) {
-        let map = match pool.scope {
-            Scope::Promotion => &mut self.promotion,
-            Scope::PromotionCustomer => &mut self.promotion_customer,
-            Scope::Coupon => &mut self.coupon,
-            Scope::CouponCustomer => &mut self.coupon_customer,
-        };
-        let entry = map.entry(pool.owner).or_insert(0);
-        *entry = (*entry).max(count);
-    }
-}
-
-impl UsageCounts for Usage {
-    fn promotion(&self, id: Uuid) -> i64 {
-        self.promotion.get(&id).copied().unwrap_or(0)
-    }
-    fn promotion_customer(&self, id: Uuid, _: &str) -> i64 {
-        self.promotion_customer.get(&id).copied().unwrap_or(0)
-    }
-    fn coupon(&self, id: Uuid) -> i64 {
-        self.coupon.get(&id).copied().unwrap_or(0)
-    }
-    fn coupon_customer(&self, id: Uuid, _: &str) -> i64 {
-        self.coupon_customer.get(&id).copied().unwrap_or(0)
-    }
-}
-
-/// The pools (limits) a promotion touches for this customer, with its coupon.
-pub fn pools_of(promotion: &Promotion, coupon: Option<&Coupon>, customer: Option<&str>) -> Vec<Pool> {
-    let mut pools = Vec::new();
-    let d = &promotion.definition;
-    let mut push = |scope, owner, customer: Option<&str>, limit: Option<i32>| {
-        if let Some(limit) = limit {
-            pools.push(Pool {
-                scope,
-                owner,
-                customer: customer.map(str::to_owned),
-                limit,
-            });
-        }
-    };
-    push(Scope::Promotion, promotion.id, None, d.total_usage_limit);
-    if let Some(c) = customer {
-        push(
-            Scope::PromotionCustomer,
-            promotion.id,
-            Some(c),
-            d.usage_limit_per_customer,
-        );
-    }
-    if let Some(coupon) = coupon {
-        push(Scope::Coupon, coupon.id, None, coupon.definition.usage_limit);
-        if let Some(c) = customer {
-            push(
-                Scope::CouponCustomer,
-                coupon.id,
-                Some(c),
-                coupon.definition.usage_limit_per_customer,
-            );
-        }
-    }
-    pools
 }
 
 /// A priced cart with what was needed to price it.
@@ -158,10 +77,10 @@ fn weekday(now: DateTime<Utc>, tz: chrono_tz::Tz) -> DayOfWeek {
 
 impl Pricing {
     /// Loads the first snapshot and starts the task that keeps it fresh.
-    pub async fn start(db: DatabaseConnection, pools: Pools, time_zone: chrono_tz::Tz) -> AppResult<Arc<Self>> {
+    pub async fn start(db: DatabaseConnection, counters: Counters, time_zone: chrono_tz::Tz) -> AppResult<Arc<Self>> {
         let pricing = Arc::new(Self {
             db,
-            pools,
+            counters,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             coupons: moka::sync::Cache::builder()
                 .max_capacity(COUPON_CACHE_SIZE)
@@ -239,8 +158,8 @@ impl Pricing {
         Ok((self.snapshot(), found))
     }
 
-    /// Live counts of every limit the cart's candidates touch: from the
-    /// Redis pools, or from PostgreSQL's slots where Redis has no state.
+    /// Live counts of every limit the cart's candidates touch (see
+    /// [`limits::live_counts`]).
     #[tracing::instrument(skip_all)]
     pub async fn live_usage(
         &self,
@@ -264,21 +183,12 @@ impl Pricing {
             }
         }
         for (promotion, coupon) in touched {
-            let pools = pools_of(promotion, coupon, customer);
+            let pools = limited(&pools_of(promotion, coupon, customer));
             if pools.is_empty() {
                 continue;
             }
-            let counts = self.pools.counts(promotion.id, &pools).await?;
+            let counts = limits::live_counts(&self.counters, db, promotion.id, &pools).await?;
             for (pool, count) in pools.iter().zip(counts) {
-                let count = match count {
-                    Some(c) => c,
-                    None => {
-                        let customer = pool.customer.as_deref().unwrap_or("");
-                        redemptions::used_slots(db, pool.scope.as_str(), pool.owner, customer)
-                            .await?
-                            .len() as i64
-                    }
-                };
                 usage.set(pool, count);
             }
         }

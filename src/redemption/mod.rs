@@ -1,21 +1,16 @@
 //! Redemption: `applyPromotions` and `releaseRedemption`.
 //!
-//! Applying prices the cart, reserves every limit it touches in Redis
-//! (one Lua script per promotion: check and take slots atomically), then
-//! records the redemption, its slots and its outbox event in one PostgreSQL
-//! transaction. A limit found full rejects that promotion with its reason
-//! and the cart is priced again without it (bounded). If recording fails,
-//! the reservations are given back and nothing is counted.
-//!
-//! The limits cannot be exceeded even when Redis is wrong: every counted use
-//! holds a numbered slot in `usage_slots`, unique per pool and never above
-//! the limit (see the migration). A slot clash (Redis lost data) makes the
-//! pool reseed from PostgreSQL and the order try again.
+//! Applying prices the cart, reserves every limited pool it touches in
+//! Redis (one Lua script per promotion: check and count atomically), then
+//! records the redemption, its usage and its outbox event in one PostgreSQL
+//! transaction, which counts each use against the limit in force (see
+//! [`crate::limits`]). A pool found full, by Redis or by PostgreSQL, rejects
+//! that promotion with its reason and the cart is priced again without it
+//! (bounded). If recording fails, the reservations are given back and
+//! nothing is counted.
 
-pub mod pools;
 pub mod reconcile;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -26,25 +21,24 @@ use crate::domain::cart::Cart;
 use crate::domain::engine::PricedCart;
 use crate::domain::validation::identifier;
 use crate::error::{AppError, AppResult};
+use crate::limits::{Counters, Pool, Reserved, Usage, limited, pools_for, pools_of};
 use crate::metrics::Metrics;
 use crate::outbox::{self, Event};
-use crate::pricing::{Priced, Pricing, Usage, pools_of};
-use crate::store::redemptions::{self, RecordedPromotion, Redemption, SlotRow};
-use pools::{Pool, Pools, Reserved, Slot};
+use crate::pricing::{Priced, Pricing};
+use crate::store::redemptions::{self, RecordedPromotion, Redemption};
+use crate::store::usage;
 use reconcile::Reconciler;
 
 /// Most pricing rounds of one apply (each round drops at least one promotion).
 const MAX_ROUNDS: usize = 16;
 /// Most seeds of one pool within one reservation.
 const MAX_SEEDS: usize = 3;
-/// Most attempts when PostgreSQL refuses a slot that Redis gave.
-const MAX_SLOT_CLASHES: usize = 3;
 
 /// Everything the redemption use cases need.
 #[derive(Clone)]
 pub struct Redemptions {
     pub db: DatabaseConnection,
-    pub pools: Pools,
+    pub counters: Counters,
     pub pricing: Arc<Pricing>,
     pub reconciler: Arc<Reconciler>,
     pub metrics: Arc<Metrics>,
@@ -56,21 +50,17 @@ pub struct Applied {
     pub redemption: Option<Redemption>,
 }
 
-/// Reservations taken for one order so far.
+/// Reservations taken in Redis for one order so far: per promotion, its
+/// limited pools and the generation each was counted in.
 #[derive(Default)]
 struct Held {
-    by_promotion: Vec<(Uuid, Vec<Slot>)>,
-}
-
-impl Held {
-    fn slots(&self) -> impl Iterator<Item = &Slot> {
-        self.by_promotion.iter().flat_map(|(_, s)| s)
-    }
+    by_promotion: Vec<(Uuid, Vec<Pool>, Vec<String>)>,
 }
 
 enum Outcome {
     Done(Box<Applied>),
-    SlotClash(Vec<(Uuid, Pool)>),
+    /// PostgreSQL found this pool full (its limit in force): price again without it.
+    Full(Pool),
 }
 
 impl Redemptions {
@@ -101,24 +91,20 @@ impl Redemptions {
 
     async fn apply_with_retries(&self, order_id: &str, cart: &Cart) -> AppResult<Applied> {
         let order_id = identifier("input.orderId", order_id)?;
-        for _ in 0..MAX_SLOT_CLASHES {
-            match self.apply_once(&order_id, cart).await? {
+        // Pools found full so far; each round finds at least one more or ends.
+        let mut usage = Usage::default();
+        for _ in 0..MAX_ROUNDS {
+            match self.apply_once(&order_id, cart, &mut usage).await? {
                 Outcome::Done(applied) => return Ok(*applied),
-                Outcome::SlotClash(pools) => {
-                    // Redis handed out a slot PostgreSQL holds: its state is
-                    // stale (lost data). Rebuild those pools from PostgreSQL.
-                    for (promotion, pool) in pools {
-                        self.pools.forget(promotion, &pool).await?;
-                    }
-                }
+                Outcome::Full(pool) => usage.exhaust(&pool),
             }
         }
         Err(AppError::Unavailable(
-            "usage counters are being rebuilt; retry the order".into(),
+            "the cart's limits kept changing; retry the order".into(),
         ))
     }
 
-    async fn apply_once(&self, order_id: &str, cart: &Cart) -> AppResult<Outcome> {
+    async fn apply_once(&self, order_id: &str, cart: &Cart, usage: &mut Usage) -> AppResult<Outcome> {
         let fingerprint = cart.fingerprint();
         let txn = self.db.begin().await?;
         redemptions::lock_order(&txn, order_id).await?;
@@ -137,7 +123,7 @@ impl Redemptions {
         }
         // Everything below runs on this transaction's connection: an apply
         // never waits for a second pooled connection while holding one.
-        let (priced, held) = self.price_and_reserve(&txn, order_id, cart).await?;
+        let (priced, held) = self.price_and_reserve(&txn, cart, usage).await?;
         if priced.cart.applied.is_empty() {
             txn.commit().await?;
             return Ok(Outcome::Done(Box::new(Applied {
@@ -145,77 +131,78 @@ impl Redemptions {
                 redemption: None,
             })));
         }
-        let recorded = match self.record(&txn, order_id, cart, &fingerprint, &priced, &held).await {
-            Ok(r) => txn.commit().await.map(|_| r).map_err(|e| Recorded::Failed(e.into())),
-            Err(e) => Err(e),
+        let recorded = match self.record(&txn, order_id, cart, &fingerprint, &priced).await {
+            Ok(Ok(redemption)) => txn.commit().await.map(|_| Ok(redemption)).map_err(AppError::from),
+            other => other,
         };
         match recorded {
-            Ok(redemption) => {
-                let promotions: Vec<Uuid> = held.by_promotion.iter().map(|(p, _)| *p).collect();
-                let (pools, order) = (self.pools.clone(), order_id.to_owned());
-                // Off the response path; a pending entry left behind is cleared by the reconciler.
-                tokio::spawn(async move {
-                    for promotion in promotions {
-                        if let Err(e) = pools.confirm(promotion, &order).await {
-                            tracing::warn!(error = ?e, "confirming a reservation failed");
-                        }
-                    }
-                });
+            Ok(Ok(redemption)) => {
                 self.reconciler.touch(&priced.cart);
                 Ok(Outcome::Done(Box::new(Applied {
                     cart: priced.cart,
                     redemption: Some(redemption),
                 })))
             }
-            Err(error) => {
-                self.give_back(order_id, &held).await;
-                match error {
-                    Recorded::SlotClash => Ok(Outcome::SlotClash(
-                        held.by_promotion
-                            .iter()
-                            .flat_map(|(p, s)| s.iter().map(|s| (*p, s.pool.clone())))
-                            .collect(),
-                    )),
-                    Recorded::Failed(e) => Err(e),
+            Ok(Err(pool)) => {
+                // PostgreSQL's limit in force is reached, whatever Redis
+                // counted: its state of that pool is rebuilt on next use.
+                self.give_back(&held).await;
+                if let Some(promotion) = self.promotion_of(&priced, &pool)
+                    && let Err(e) = self.counters.forget(promotion, &pool).await
+                {
+                    tracing::warn!(error = ?e, "dropping a usage counter failed; it expires on its own");
                 }
+                Ok(Outcome::Full(pool))
+            }
+            Err(e) => {
+                self.give_back(&held).await;
+                Err(e)
             }
         }
     }
 
-    /// Prices the cart and reserves its limits; a full limit drops its
-    /// promotion (with the matching rejection) and prices again.
+    /// The promotion under whose hash tag `pool` lives in this priced cart.
+    fn promotion_of(&self, priced: &Priced, pool: &Pool) -> Option<Uuid> {
+        priced
+            .cart
+            .applied
+            .iter()
+            .find(|a| a.promotion_id == pool.owner || a.coupon_id == Some(pool.owner))
+            .map(|a| a.promotion_id)
+    }
+
+    /// Prices the cart and reserves its limited pools in Redis; a full pool
+    /// drops its promotion (with the matching rejection) and prices again.
     async fn price_and_reserve(
         &self,
         db: &impl ConnectionTrait,
-        order_id: &str,
         cart: &Cart,
+        usage: &mut Usage,
     ) -> AppResult<(Priced, Held)> {
         let customer = cart.customer.as_ref().map(|c| c.id.as_str());
         let (snapshot, found) = self.pricing.inputs(db, cart).await?;
         // No counts are read first: the reservations themselves say which
         // limit is full (one Redis call per limited promotion, not two).
-        let mut usage = Usage::default();
-        let now = Utc::now().timestamp();
         for _ in 0..MAX_ROUNDS {
-            let priced = self.pricing.evaluate(cart, snapshot.clone(), found.clone(), &usage);
+            let priced = self.pricing.evaluate(cart, snapshot.clone(), found.clone(), usage);
             let mut held = Held::default();
             let mut full: Option<Pool> = None;
             for applied in &priced.cart.applied {
                 let Some((promotion, coupon)) = priced.parts(applied.promotion_id, applied.coupon_id) else {
                     continue;
                 };
-                let pools = pools_of(&promotion, coupon.as_deref(), customer);
+                let pools = limited(&pools_of(&promotion, coupon.as_deref(), customer));
                 if pools.is_empty() {
                     continue;
                 }
-                match self.reserve(db, promotion.id, order_id, &pools, now).await {
-                    Ok(Ok(slots)) => held.by_promotion.push((promotion.id, slots)),
+                match self.reserve(db, promotion.id, pools).await {
+                    Ok(Ok((pools, generations))) => held.by_promotion.push((promotion.id, pools, generations)),
                     Ok(Err(pool)) => {
                         full = Some(pool);
                         break;
                     }
                     Err(e) => {
-                        self.give_back(order_id, &held).await;
+                        self.give_back(&held).await;
                         return Err(e);
                     }
                 }
@@ -223,7 +210,7 @@ impl Redemptions {
             match full {
                 None => return Ok((priced, held)),
                 Some(pool) => {
-                    self.give_back(order_id, &held).await;
+                    self.give_back(&held).await;
                     usage.exhaust(&pool);
                 }
             }
@@ -234,32 +221,43 @@ impl Redemptions {
     }
 
     /// Reserves `pools` of one promotion, seeding missing pool state from
-    /// PostgreSQL. Ok(Err(pool)): that pool is full.
+    /// PostgreSQL (one row each). A pool Redis finds full under the
+    /// snapshot's limit is checked once against the limit in force (the
+    /// snapshot may be a moment behind a change). Ok(Ok): the pools
+    /// reserved and their generations; Ok(Err(pool)): that pool is full.
     async fn reserve(
         &self,
         db: &impl ConnectionTrait,
         promotion: Uuid,
-        order_id: &str,
-        pools: &[Pool],
-        now: i64,
-    ) -> AppResult<Result<Vec<Slot>, Pool>> {
-        for _ in 0..=MAX_SEEDS * pools.len() {
-            match self.pools.reserve(promotion, order_id, pools, now).await? {
-                Reserved::Taken(numbers) => {
-                    let slots = pools
-                        .iter()
-                        .cloned()
-                        .zip(numbers)
-                        .map(|(pool, slot)| Slot { pool, slot })
-                        .collect();
-                    return Ok(Ok(slots));
-                }
-                Reserved::Full(i) => return Ok(Err(pools[i].clone())),
+        mut pools: Vec<Pool>,
+    ) -> AppResult<Result<(Vec<Pool>, Vec<String>), Pool>> {
+        let mut checked: Vec<Pool> = Vec::new();
+        for _ in 0..=(MAX_SEEDS + 1) * pools.len() {
+            if pools.is_empty() {
+                return Ok(Ok((pools, Vec::new())));
+            }
+            match self.counters.reserve(promotion, &pools).await? {
+                Reserved::Taken(generations) => return Ok(Ok((pools, generations))),
                 Reserved::NeedsSeed(i) => {
-                    let pool = &pools[i];
-                    let customer = pool.customer.as_deref().unwrap_or("");
-                    let used = redemptions::used_slots(db, pool.scope.as_str(), pool.owner, customer).await?;
-                    self.pools.seed(promotion, pool, &used).await?;
+                    let used = usage::used(db, &pools[i]).await?;
+                    self.counters.seed(promotion, &pools[i], used).await?;
+                }
+                Reserved::Full(i) => {
+                    let identity = Pool {
+                        limit: None,
+                        ..pools[i].clone()
+                    };
+                    if checked.contains(&identity) {
+                        return Ok(Err(pools.swap_remove(i)));
+                    }
+                    checked.push(identity);
+                    match usage::limit_in_force(db, &pools[i]).await? {
+                        Some(limit) if Some(limit) == pools[i].limit => return Ok(Err(pools.swap_remove(i))),
+                        Some(limit) => pools[i].limit = Some(limit),
+                        None => {
+                            pools.remove(i);
+                        }
+                    }
                 }
             }
         }
@@ -268,6 +266,9 @@ impl Redemptions {
         ))
     }
 
+    /// Records the redemption, its usage (PostgreSQL counts every pool
+    /// against its limit in force) and its event. Ok(Err(pool)): that
+    /// pool is full; nothing may be committed.
     async fn record(
         &self,
         txn: &sea_orm::DatabaseTransaction,
@@ -275,10 +276,10 @@ impl Redemptions {
         cart: &Cart,
         fingerprint: &str,
         priced: &Priced,
-        held: &Held,
-    ) -> Result<Redemption, Recorded> {
+    ) -> AppResult<Result<Redemption, Pool>> {
         let now = Utc::now();
         let id = Uuid::now_v7();
+        let customer = cart.customer.as_ref().map(|c| c.id.as_str());
         let promotions: Vec<RecordedPromotion> = priced
             .cart
             .applied
@@ -289,17 +290,13 @@ impl Redemptions {
                 amount: a.amount,
             })
             .collect();
-        let slots: Vec<SlotRow> = held
-            .slots()
-            .map(|s| SlotRow {
-                scope: s.pool.scope.as_str().to_owned(),
-                owner_id: s.pool.owner,
-                customer_id: s.pool.customer.clone().unwrap_or_default(),
-                slot: s.slot,
-            })
+        let pools: Vec<Pool> = priced
+            .cart
+            .applied
+            .iter()
+            .flat_map(|a| pools_for(a.promotion_id, a.coupon_id, customer))
             .collect();
-        let customer = cart.customer.as_ref().map(|c| c.id.as_str());
-        let redemption = redemptions::insert(
+        let redemption = match redemptions::insert(
             txn,
             id,
             order_id,
@@ -307,11 +304,14 @@ impl Redemptions {
             fingerprint,
             &priced.cart,
             &promotions,
-            &slots,
+            &pools,
             now,
         )
-        .await
-        .map_err(Recorded::from)?;
+        .await?
+        {
+            Ok(redemption) => redemption,
+            Err(i) => return Ok(Err(pools[i].clone())),
+        };
         let payload = serde_json::json!({
             "orderId": order_id,
             "customerId": customer,
@@ -324,16 +324,17 @@ impl Redemptions {
                 "amount": a.amount,
             })).collect::<Vec<_>>(),
         });
-        let event = Event::new("redemption.created", "redemption", order_id, &payload).map_err(Recorded::Failed)?;
-        outbox::enqueue(txn, event, now).await.map_err(Recorded::Failed)?;
-        Ok(redemption)
+        let event = Event::new("redemption.created", "redemption", order_id, &payload)?;
+        outbox::enqueue(txn, event, now).await?;
+        Ok(Ok(redemption))
     }
 
-    /// Gives an order's reservations back (after a failure); logged, not raised.
-    async fn give_back(&self, order_id: &str, held: &Held) {
-        for (promotion, slots) in &held.by_promotion {
-            if let Err(e) = self.pools.release(*promotion, Some(order_id), slots).await {
-                tracing::warn!(error = ?e, promotion.id = %promotion, "giving a reservation back failed; the reconciler will");
+    /// Gives an order's Redis reservations back (after a failure); logged,
+    /// not raised: a counter that missed it is seeded anew within its ttl.
+    async fn give_back(&self, held: &Held) {
+        for (promotion, pools, generations) in &held.by_promotion {
+            if let Err(e) = self.counters.give_back(*promotion, pools, Some(generations)).await {
+                tracing::warn!(error = ?e, promotion.id = %promotion, "giving a reservation back failed; it expires with its counter");
             }
         }
     }
@@ -356,7 +357,7 @@ impl Redemptions {
         let now = Utc::now();
         let txn = self.db.begin().await?;
         redemptions::lock_order(&txn, &order_id).await?;
-        let Some((redemption, freed)) = redemptions::release(&txn, &order_id, now).await? else {
+        let Some(redemption) = redemptions::release(&txn, &order_id, now).await? else {
             let latest = redemptions::find_latest(&txn, &order_id).await?;
             txn.commit().await?;
             return latest.ok_or_else(|| AppError::not_found("orderId", format!("no redemption for order {order_id}")));
@@ -376,65 +377,19 @@ impl Redemptions {
         )
         .await?;
         txn.commit().await?;
-        self.give_back_freed(&redemption, &freed).await;
+        self.give_back_released(&redemption).await;
         self.reconciler.touch(&redemption.result);
         Ok(redemption)
     }
 
-    /// Puts released slots back in their Redis pools (after the commit).
-    async fn give_back_freed(&self, redemption: &Redemption, freed: &[SlotRow]) {
-        let customer = redemption.customer_id.clone();
-        let mut done: HashSet<Uuid> = HashSet::new();
+    /// Takes the released uses out of the Redis counters (after the commit).
+    async fn give_back_released(&self, redemption: &Redemption) {
+        let customer = redemption.customer_id.as_deref();
         for applied in &redemption.result.applied {
-            if !done.insert(applied.promotion_id) {
-                continue;
+            let pools = pools_for(applied.promotion_id, applied.coupon_id, customer);
+            if let Err(e) = self.counters.give_back(applied.promotion_id, &pools, None).await {
+                tracing::warn!(error = ?e, "taking released uses out of Redis failed; its counters are seeded anew within their ttl");
             }
-            let owners = [Some(applied.promotion_id), applied.coupon_id];
-            let slots: Vec<Slot> = freed
-                .iter()
-                .filter(|row| owners.contains(&Some(row.owner_id)))
-                .filter_map(|row| {
-                    let scope = match row.scope.as_str() {
-                        "PROMOTION" => pools::Scope::Promotion,
-                        "PROMOTION_CUSTOMER" => pools::Scope::PromotionCustomer,
-                        "COUPON" => pools::Scope::Coupon,
-                        "COUPON_CUSTOMER" => pools::Scope::CouponCustomer,
-                        _ => return None,
-                    };
-                    let customer = (!row.customer_id.is_empty()).then(|| row.customer_id.clone());
-                    Some(Slot {
-                        pool: Pool {
-                            scope,
-                            owner: row.owner_id,
-                            customer,
-                            limit: 0,
-                        },
-                        slot: row.slot,
-                    })
-                })
-                .collect();
-            if slots.is_empty() {
-                continue;
-            }
-            if let Err(e) = self.pools.release(applied.promotion_id, None, &slots).await {
-                tracing::warn!(error = ?e, customer = ?customer, "returning released slots to Redis failed; counts stay high until reseeded");
-            }
-        }
-    }
-}
-
-/// Why recording failed.
-enum Recorded {
-    /// PostgreSQL refused a slot (taken, or above the limit): Redis was stale.
-    SlotClash,
-    Failed(AppError),
-}
-
-impl From<AppError> for Recorded {
-    fn from(e: AppError) -> Self {
-        match e {
-            AppError::Conflict { message, .. } if message == redemptions::SLOT_CLASH => Recorded::SlotClash,
-            other => Recorded::Failed(other),
         }
     }
 }

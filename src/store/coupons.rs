@@ -85,6 +85,38 @@ pub async fn set_active(db: &impl ConnectionTrait, code: &str, active: bool) -> 
     Ok(rows.into_iter().next().map(decode))
 }
 
+/// A coupon by its normalised code, locked for an update in this transaction.
+pub async fn find_for_update(db: &impl ConnectionTrait, code: &str) -> AppResult<Option<Coupon>> {
+    use sea_orm::QuerySelect;
+    Ok(coupon::Entity::find()
+        .filter(coupon::Column::Code.eq(code))
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .map(decode))
+}
+
+/// Writes a coupon's limits and window (a limit change counts as the
+/// migration `count_usage` says).
+#[tracing::instrument(skip_all, fields(coupon.id = %id))]
+pub async fn update_terms(db: &impl ConnectionTrait, id: Uuid, def: &CouponDefinition) -> AppResult<Coupon> {
+    let rows = coupon::Entity::update_many()
+        .col_expr(coupon::Column::UsageLimit, Expr::value(def.usage_limit))
+        .col_expr(
+            coupon::Column::UsageLimitPerCustomer,
+            Expr::value(def.usage_limit_per_customer),
+        )
+        .col_expr(coupon::Column::StartsAt, Expr::value(def.window.starts_at))
+        .col_expr(coupon::Column::ExpiresAt, Expr::value(def.window.ends_at))
+        .filter(coupon::Column::Id.eq(id))
+        .exec_with_returning(db)
+        .await?;
+    rows.into_iter()
+        .next()
+        .map(decode)
+        .ok_or_else(|| AppError::Internal(format!("coupon {id} vanished while locked")))
+}
+
 /// A coupon by its normalised code.
 pub async fn find_by_code(db: &impl ConnectionTrait, code: &str) -> AppResult<Option<Coupon>> {
     Ok(coupon::Entity::find()

@@ -11,6 +11,7 @@ pub mod outbox;
 pub mod page;
 pub mod promotions;
 pub mod redemptions;
+pub mod usage;
 
 use std::time::Duration;
 

@@ -1,4 +1,5 @@
-//! Redemption rows, their promotions and their usage slots, and the
+//! Redemption rows and their promotions, the usage they count
+//! (`usage_take` / `usage_give_back`, see [`super::usage`]), and the
 //! reconciliation of the stored usage counts.
 
 use chrono::{DateTime, Utc};
@@ -6,7 +7,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
 use uuid::Uuid;
 
 use super::entities::redemption;
+use super::usage;
 use crate::domain::engine::PricedCart;
+use crate::domain::usage::{Pool, pools_for};
 use crate::error::{AppError, AppResult};
 
 /// A redemption's state.
@@ -31,19 +34,6 @@ pub struct Redemption {
     pub result: PricedCart,
     pub created_at: DateTime<Utc>,
     pub released_at: Option<DateTime<Utc>>,
-}
-
-/// The message of the CONFLICT raised when PostgreSQL refuses a usage slot
-/// (taken by another redemption, or above the limit): Redis was stale.
-pub const SLOT_CLASH: &str = "usage slot clash";
-
-/// A usage slot row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlotRow {
-    pub scope: String,
-    pub owner_id: Uuid,
-    pub customer_id: String,
-    pub slot: i32,
 }
 
 fn decode(row: redemption::Model) -> AppResult<Redemption> {
@@ -120,7 +110,9 @@ pub struct RecordedPromotion {
     pub amount: i64,
 }
 
-/// Inserts a REDEEMED redemption with its promotions and slots.
+/// Inserts a REDEEMED redemption with its promotions, counting one use in
+/// each of `pools` that has a limit in force. `Ok(Err(i))`: `pools[i]` is
+/// full (the statement failed: the transaction must be rolled back).
 #[allow(clippy::too_many_arguments)]
 #[tracing::instrument(skip_all, fields(order.id = order_id))]
 pub async fn insert(
@@ -131,12 +123,12 @@ pub async fn insert(
     cart_hash: &str,
     result: &PricedCart,
     promotions: &[RecordedPromotion],
-    slots: &[SlotRow],
+    pools: &[Pool],
     now: DateTime<Utc>,
-) -> AppResult<Redemption> {
+) -> AppResult<Result<Redemption, usize>> {
     let json = serde_json::to_value(result).map_err(|e| AppError::Internal(format!("redemption result: {e}")))?;
-    // One statement for the redemption, its promotions and its slots: a
-    // checkout's recording costs one round trip, not three.
+    // One statement for the redemption, its promotions and its usage: a
+    // checkout's recording costs one round trip.
     let sql = "WITH r AS (
             INSERT INTO redemptions (id, order_id, customer_id, status, currency, discount_total, cart_hash, result, created_at)
             VALUES ($1, $2, $3, 'REDEEMED', $4, $5, $6, $7, $8) RETURNING *
@@ -144,12 +136,11 @@ pub async fn insert(
             INSERT INTO redemption_promotions (redemption_id, promotion_id, coupon_id, amount)
             SELECT $1, x.promotion_id, NULLIF(x.coupon_id, '')::uuid, x.amount
             FROM unnest($9::uuid[], $10::text[], $11::bigint[]) AS x(promotion_id, coupon_id, amount)
-        ), s AS (
-            INSERT INTO usage_slots (scope, owner_id, customer_id, slot, redemption_id)
-            SELECT x.scope, x.owner_id, x.customer_id, x.slot, $1
-            FROM unnest($12::text[], $13::uuid[], $14::text[], $15::int[]) AS x(scope, owner_id, customer_id, slot)
+        ), u AS (
+            SELECT usage_take($12::text[], $13::uuid[], $14::text[]) AS taken
         )
-        SELECT * FROM r";
+        SELECT r.* FROM r, u";
+    let [scopes, owners, customers] = usage::arrays(pools);
     let values: Vec<Value> = vec![
         id.into(),
         order_id.into(),
@@ -166,32 +157,50 @@ pub async fn insert(
             .collect::<Vec<_>>()
             .into(),
         promotions.iter().map(|p| p.amount).collect::<Vec<_>>().into(),
-        slots.iter().map(|s| s.scope.clone()).collect::<Vec<_>>().into(),
-        slots.iter().map(|s| s.owner_id).collect::<Vec<_>>().into(),
-        slots.iter().map(|s| s.customer_id.clone()).collect::<Vec<_>>().into(),
-        slots.iter().map(|s| s.slot).collect::<Vec<_>>().into(),
+        scopes,
+        owners,
+        customers,
     ];
-    let row = redemption::Entity::find()
+    let row = match redemption::Entity::find()
         .from_raw_sql(statement(sql, values))
         .one(db)
         .await
-        .map_err(|e| {
-            let clash = matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(m)) if m.contains("usage_slots"))
-                || e.to_string().contains("exceeds its limit");
-            if clash { AppError::Conflict { field: None, message: SLOT_CLASH.to_owned() } } else { e.into() }
-        })?
-        .ok_or_else(|| AppError::Internal("inserting a redemption returned no row".into()))?;
-    decode(row)
+    {
+        Ok(row) => row.ok_or_else(|| AppError::Internal("inserting a redemption returned no row".into()))?,
+        Err(e) => {
+            return match full_pool(&e).filter(|i| *i < pools.len()) {
+                Some(i) => Ok(Err(i)),
+                None => Err(e.into()),
+            };
+        }
+    };
+    decode(row).map(Ok)
 }
 
-/// Releases the order's counted redemption: RELEASED, slots deleted (their
-/// numbers are free again). Returns it with the freed slots, or None.
+/// The index of the pool `usage_take` found full: its message is
+/// "usage pool <i> is full" (1-based); sqlx gives only the message.
+fn full_pool(error: &sea_orm::DbErr) -> Option<usize> {
+    let message = error.to_string();
+    let rest = &message[message.find("usage pool ")? + "usage pool ".len()..];
+    let (number, tail) = rest.split_once(' ')?;
+    tail.starts_with("is full")
+        .then_some(number.parse::<usize>().ok()?.checked_sub(1)?)
+}
+
+/// The pools a redemption counted (or would count), limited or not.
+pub fn pools_of(redemption: &Redemption) -> Vec<Pool> {
+    redemption
+        .result
+        .applied
+        .iter()
+        .flat_map(|a| pools_for(a.promotion_id, a.coupon_id, redemption.customer_id.as_deref()))
+        .collect()
+}
+
+/// Releases the order's counted redemption: RELEASED, and one use taken
+/// back from each pool it counted in. Returns it, or None.
 #[tracing::instrument(skip_all, fields(order.id = order_id))]
-pub async fn release(
-    db: &impl ConnectionTrait,
-    order_id: &str,
-    now: DateTime<Utc>,
-) -> AppResult<Option<(Redemption, Vec<SlotRow>)>> {
+pub async fn release(db: &impl ConnectionTrait, order_id: &str, now: DateTime<Utc>) -> AppResult<Option<Redemption>> {
     let rows = redemption::Entity::update_many()
         .col_expr(redemption::Column::Status, sea_orm::sea_query::Expr::value("RELEASED"))
         .col_expr(redemption::Column::ReleasedAt, sea_orm::sea_query::Expr::value(now))
@@ -202,41 +211,14 @@ pub async fn release(
     let Some(row) = rows.into_iter().next() else {
         return Ok(None);
     };
-    let freed = db
-        .query_all_raw(statement(
-            "DELETE FROM usage_slots WHERE redemption_id = $1 RETURNING scope, owner_id, customer_id, slot",
-            vec![row.id.into()],
-        ))
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(SlotRow {
-                scope: r.try_get("", "scope")?,
-                owner_id: r.try_get("", "owner_id")?,
-                customer_id: r.try_get("", "customer_id")?,
-                slot: r.try_get("", "slot")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
-    Ok(Some((decode(row)?, freed)))
-}
-
-/// The slot numbers a pool holds in PostgreSQL (at most its limit).
-pub async fn used_slots(db: &impl ConnectionTrait, scope: &str, owner: Uuid, customer: &str) -> AppResult<Vec<i32>> {
-    Ok(db
-        .query_all_raw(statement(
-            "SELECT slot FROM usage_slots WHERE scope = $1 AND owner_id = $2 AND customer_id = $3",
-            vec![scope.into(), owner.into(), customer.into()],
-        ))
-        .await?
-        .iter()
-        .map(|r| r.try_get("", "slot"))
-        .collect::<Result<_, _>>()?)
-}
-
-/// Whether the order has a counted redemption (for the reservation reconciler).
-pub async fn is_redeemed(db: &impl ConnectionTrait, order_id: &str) -> AppResult<bool> {
-    Ok(find_redeemed(db, order_id).await?.is_some())
+    let redemption = decode(row)?;
+    let [scopes, owners, customers] = usage::arrays(&pools_of(&redemption));
+    db.execute_raw(statement(
+        "SELECT usage_give_back($1::text[], $2::uuid[], $3::text[])",
+        vec![scopes, owners, customers],
+    ))
+    .await?;
+    Ok(Some(redemption))
 }
 
 /// Recomputes the stored usage counts of these promotions and coupons from

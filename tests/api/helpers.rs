@@ -290,6 +290,7 @@ async fn spawn_configured(
         outbox_retention_hours: 168,
         coupon_batch_lease_secs: 30,
         metrics: true,
+        usage_counter_ttl: Duration::from_secs(60),
     };
     adjust(&mut config);
     let mut serve = ServeConfig {
@@ -536,6 +537,14 @@ impl Drop for OwnRedis {
         self.stop();
     }
 }
+
+/// How many `usage_counts` rows differ from the counted redemptions of
+/// their pool (0: PostgreSQL's counts are its truth).
+pub const USAGE_DRIFT_SQL: &str = "SELECT count(*) FROM usage_counts u WHERE u.used <> (
+    SELECT count(*) FROM redemption_promotions rp JOIN redemptions r ON r.id = rp.redemption_id
+    WHERE r.status = 'REDEEMED'
+      AND (CASE WHEN u.scope LIKE 'PROMOTION%' THEN rp.promotion_id ELSE rp.coupon_id END) = u.owner_id
+      AND (u.scope NOT LIKE '%CUSTOMER' OR r.customer_id = u.customer_id))";
 
 /// Rows of a raw SQL query on the app's database.
 pub async fn rows(app: &TestApp, sql: &str) -> Vec<sea_orm::QueryResult> {

@@ -20,7 +20,6 @@ mod outbox;
 mod pagination;
 mod preview;
 mod promotions;
-mod reconcile;
 mod redemption;
 mod relay;
 mod schema;

@@ -1,13 +1,13 @@
 //! `Coupon`, `CouponBatch` and their inputs.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, Result};
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::common::{Conn, connection, page_request, parse_id};
 use super::promotion::PromotionObject;
 use crate::app::AppState;
 use crate::domain::code_pattern::BatchDraft;
-use crate::domain::coupon::{self as domain, CouponDraft};
+use crate::domain::coupon::{self as domain, CouponDraft, TermsUpdate, Update};
 use crate::error::AppError;
 use crate::graphql::loaders::Loaders;
 use crate::store::coupons::{self, CouponOwner};
@@ -94,6 +94,36 @@ impl CouponInput {
                 expires_at: self.expires_at,
             },
         ))
+    }
+}
+
+/// A change of a coupon's limits and window: a field left out stays as it
+/// is, null removes it (no limit, an open window), a value sets it.
+#[derive(InputObject)]
+pub struct UpdateCouponInput {
+    pub usage_limit: MaybeUndefined<i32>,
+    pub usage_limit_per_customer: MaybeUndefined<i32>,
+    pub starts_at: MaybeUndefined<DateTime<Utc>>,
+    pub expires_at: MaybeUndefined<DateTime<Utc>>,
+}
+
+fn update<T>(field: MaybeUndefined<T>) -> Update<T> {
+    match field {
+        MaybeUndefined::Undefined => Update::Keep,
+        MaybeUndefined::Null => Update::Clear,
+        MaybeUndefined::Value(value) => Update::Set(value),
+    }
+}
+
+impl UpdateCouponInput {
+    /// The domain update.
+    pub fn into_update(self) -> TermsUpdate {
+        TermsUpdate {
+            usage_limit: update(self.usage_limit),
+            usage_limit_per_customer: update(self.usage_limit_per_customer),
+            starts_at: update(self.starts_at),
+            expires_at: update(self.expires_at),
+        }
     }
 }
 
