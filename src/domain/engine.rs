@@ -59,6 +59,16 @@ pub struct SubmittedCoupon<'a> {
     pub found: Option<(&'a Coupon, Option<Offer<'a>>)>,
 }
 
+/// Whether a pool with `limit` and `count` uses is full. [`USED_UP`] is
+/// full whatever the limit in hand: the store found the limit in force
+/// reached (the definition in hand may be a moment behind a change).
+fn reached(limit: Option<i32>, count: i64) -> bool {
+    count == USED_UP || limit.is_some_and(|l| count >= i64::from(l))
+}
+
+/// The count of a pool found full by the limit in force.
+pub const USED_UP: i64 = i64::MAX;
+
 /// Live usage counts (redemptions not released), read only.
 pub trait UsageCounts {
     /// Redemptions of a promotion.
@@ -405,14 +415,13 @@ fn check_coupon<'a>(
             "This code has expired.",
         ));
     }
-    let used_up = coupon
-        .definition
-        .usage_limit
-        .is_some_and(|l| input.usage.coupon(coupon.id) >= l as i64)
-        || match (coupon.definition.usage_limit_per_customer, customer) {
-            (Some(l), Some(c)) => input.usage.coupon_customer(coupon.id, &c.id) >= l as i64,
-            _ => false,
-        };
+    let used_up = reached(coupon.definition.usage_limit, input.usage.coupon(coupon.id))
+        || customer.is_some_and(|c| {
+            reached(
+                coupon.definition.usage_limit_per_customer,
+                input.usage.coupon_customer(coupon.id, &c.id),
+            )
+        });
     if used_up {
         return Err(reject(
             promotion_id,
@@ -534,14 +543,14 @@ fn try_apply(
     if pricing.stopped == Some(def.scope) {
         return fail(StoppedByHigherPriority, "A higher-priority offer excludes this one.");
     }
-    if def
-        .total_usage_limit
-        .is_some_and(|l| input.usage.promotion(promotion.id) >= l as i64)
-    {
+    if reached(def.total_usage_limit, input.usage.promotion(promotion.id)) {
         return fail(PromotionUsageLimitReached, "This offer has been used up.");
     }
-    if let (Some(l), Some(cu)) = (def.usage_limit_per_customer, customer)
-        && input.usage.promotion_customer(promotion.id, &cu.id) >= l as i64
+    if let Some(cu) = customer
+        && reached(
+            def.usage_limit_per_customer,
+            input.usage.promotion_customer(promotion.id, &cu.id),
+        )
     {
         return fail(CustomerUsageLimitReached, "You have already used this offer.");
     }

@@ -1007,3 +1007,23 @@ mod invariants {
         }
     }
 }
+
+#[test]
+fn a_pool_found_used_up_by_the_store_rejects_even_where_the_definition_in_hand_has_no_limit() {
+    // The snapshot may be a moment behind a limit that was just put on.
+    let p = promo(1, draft(pct(1000)));
+    let mut c = cart(vec![line("x", 1, 1000)]);
+    c.customer = Some(CustomerDraft {
+        id: "k".into(),
+        segments: vec![],
+        review_count: 0,
+        order_count: 0,
+    });
+    let total = run_with(&[p.clone()], &[], c.clone(), &Counts(HashMap::from([(p.id, USED_UP)])));
+    assert_eq!(reasons(&total), vec![RejectionReason::PromotionUsageLimitReached]);
+    let per_customer = Counts(HashMap::from([(Uuid::from_u128(p.id.as_u128() + 500), USED_UP)]));
+    let r = run_with(&[p.clone()], &[], c.clone(), &per_customer);
+    assert_eq!(reasons(&r), vec![RejectionReason::CustomerUsageLimitReached]);
+    let r = run_with(&[p], &[], c, &Counts(HashMap::from([(Uuid::from_u128(1), 5)])));
+    assert!(r.rejected.is_empty(), "a count without a limit rejects nothing");
+}

@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::domain::engine::UsageCounts;
+use crate::domain::engine::{USED_UP, UsageCounts};
 pub use crate::domain::usage::{Pool, Scope, limited, pools_for, pools_of};
 use crate::error::AppResult;
 use crate::store::usage;
@@ -59,9 +59,10 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Marks the limit behind `pool` as used up for this evaluation.
+    /// Marks the limit behind `pool` as used up for this evaluation, even
+    /// where the definition in hand has no limit or a higher one.
     pub fn exhaust(&mut self, pool: &Pool) {
-        self.set(pool, i64::MAX);
+        self.set(pool, USED_UP);
     }
 
     /// Records `count` uses of `pool` (the highest count seen wins).

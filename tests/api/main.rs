@@ -15,6 +15,7 @@ mod expiry;
 mod fast_preview;
 mod fuzz;
 mod health;
+mod limits;
 mod observability;
 mod outbox;
 mod pagination;
