@@ -145,7 +145,7 @@ async fn a_limit_lowered_below_the_count_refuses_until_releases_bring_the_count_
     // Raising frees exactly the difference.
     set_limits(&app, &id, Some(6), None).await;
     let app = Arc::new(app);
-    assert_eq!(concurrent(&[app.clone()], "raised", 5).await, 2);
+    assert_eq!(concurrent(std::slice::from_ref(&app), "raised", 5).await, 2);
     assert_eq!(counted(&app, &id).await, 6);
 }
 
