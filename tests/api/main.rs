@@ -16,6 +16,7 @@ mod fast_preview;
 mod fuzz;
 mod health;
 mod limits;
+mod limits_model;
 mod observability;
 mod outbox;
 mod pagination;
