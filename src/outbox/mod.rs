@@ -5,12 +5,11 @@
 pub mod relay;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ConnectionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
-use crate::store::entities::outbox_event;
 
 /// An event to record with a change.
 #[derive(Debug, Clone)]
@@ -44,26 +43,28 @@ impl Event {
     }
 }
 
-/// Writes `event` as a PENDING row in the caller's transaction; returns its id.
+/// Writes `event` as a PENDING row in the caller's transaction and wakes
+/// the relays (NOTIFY, delivered at commit); returns its id. One statement.
 #[tracing::instrument(skip_all, fields(event.type = event.event_type, aggregate.id = %event.aggregate_id))]
 pub async fn enqueue(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>) -> AppResult<Uuid> {
     let id = Uuid::now_v7();
-    outbox_event::ActiveModel {
-        id: Set(id),
-        seq: NotSet,
-        aggregate_type: Set(event.aggregate_type.to_owned()),
-        aggregate_id: Set(event.aggregate_id),
-        event_type: Set(event.event_type.to_owned()),
-        payload: Set(event.payload),
-        status: Set("PENDING".to_owned()),
-        attempts: Set(0),
-        last_error: Set(None),
-        created_at: Set(now),
-        published_at: Set(None),
-        next_attempt_at: Set(Some(now)),
-    }
-    .insert(db)
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "WITH o AS (
+             INSERT INTO outbox_events (id, aggregate_type, aggregate_id, event_type, payload, status, attempts,
+                                        created_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, 'PENDING', 0, $6, $6) RETURNING id)
+         SELECT pg_notify($7, '') FROM o",
+        [
+            id.into(),
+            event.aggregate_type.into(),
+            event.aggregate_id.into(),
+            event.event_type.into(),
+            event.payload.into(),
+            now.into(),
+            relay::CHANNEL.into(),
+        ],
+    ))
     .await?;
-    relay::notify(db).await?;
     Ok(id)
 }
