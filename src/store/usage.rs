@@ -8,12 +8,14 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use crate::domain::usage::Pool;
 use crate::error::AppResult;
 
-/// Counted uses of a pool (0 when it has no row), one indexed read.
+/// Counted uses of a pool (0 when it has no row): one indexed read of at
+/// most 8 rows (a total's shards), whatever its limit or its uses.
 pub async fn used(db: &impl ConnectionTrait, pool: &Pool) -> AppResult<i64> {
     let row = db
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT used::bigint AS used FROM usage_counts WHERE scope = $1 AND owner_id = $2 AND customer_id = $3",
+            "SELECT COALESCE(sum(used), 0)::bigint AS used FROM usage_counts \
+             WHERE scope = $1 AND owner_id = $2 AND customer_id = $3",
             [pool.scope.as_str().into(), pool.owner.into(), pool.customer_id().into()],
         ))
         .await?;

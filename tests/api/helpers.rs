@@ -540,7 +540,9 @@ impl Drop for OwnRedis {
 
 /// How many `usage_counts` rows differ from the counted redemptions of
 /// their pool (0: PostgreSQL's counts are its truth).
-pub const USAGE_DRIFT_SQL: &str = "SELECT count(*) FROM usage_counts u WHERE u.used <> (
+pub const USAGE_DRIFT_SQL: &str = "SELECT count(*) FROM (
+    SELECT scope, owner_id, customer_id, sum(used) AS used FROM usage_counts GROUP BY 1, 2, 3) u
+  WHERE u.used <> (
     SELECT count(*) FROM redemption_promotions rp JOIN redemptions r ON r.id = rp.redemption_id
     WHERE r.status = 'REDEEMED'
       AND (CASE WHEN u.scope LIKE 'PROMOTION%' THEN rp.promotion_id ELSE rp.coupon_id END) = u.owner_id

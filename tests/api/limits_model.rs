@@ -32,6 +32,12 @@ use crate::helpers::{
 };
 
 const TTL: Duration = Duration::from_secs(2);
+/// Totals whose shards' quotas add up to more than the limit allows (they
+/// may reach the count only, where a lowered limit left it above).
+const QUOTAS_OVER_LIMIT_SQL: &str = "SELECT count(*) FROM (
+    SELECT scope, owner_id, sum(used) AS used, sum(quota) AS quota FROM usage_counts
+    WHERE customer_id = '' GROUP BY 1, 2) t
+  WHERE t.quota > greatest(usage_limit_of(t.scope, t.owner_id), t.used)";
 const CUSTOMERS: usize = 5;
 const APPLY: &str = "mutation($i: ApplyPromotionsInput!) { applyPromotions(input: $i) {
     applied { promotionId couponCode } redemption { orderId } } }";
