@@ -13,7 +13,7 @@
 //! - `usage_take` (in the redemption's statement) takes a shared advisory
 //!   lock per owner, reads each pool's limit in force (a fresh snapshot,
 //!   after the lock) and counts one use where a limit exists: in a shard
-//!   with room (`usage_take_total`; when no quota has room, the room the
+//!   with room (`usage_move_total`; when no quota has room, the room the
 //!   limit leaves is divided anew, under the total's own lock), or it
 //!   raises `usage pool <i> is full`.
 //! - `usage_give_back` (in the release's statement) takes one use back; a
@@ -94,40 +94,63 @@ BEGIN
 END
 $$;
 
--- Counts one use of a total (p_limit in force), or returns false when it is full.
-CREATE FUNCTION usage_take_total(p_scope text, p_owner uuid, p_limit integer) RETURNS boolean LANGUAGE plpgsql AS $$
+-- Moves one use of a total into (p_delta 1) or out of (-1) a shard: one
+-- with room to take, or with a use to give back. Never waits for a row
+-- another transaction holds (SKIP LOCKED) unless p_wait: only the holder
+-- of the total's rebalance lock waits for rows, so no two transactions
+-- ever wait for each other's shard rows.
+CREATE FUNCTION usage_shift(p_scope text, p_owner uuid, p_delta integer, p_wait boolean) RETURNS boolean
+LANGUAGE plpgsql AS $$
 DECLARE
     start integer := floor(random() * 8)::integer;
+    target tid;
+BEGIN
+    IF p_wait THEN
+        SELECT ctid INTO target FROM usage_counts
+        WHERE scope = p_scope AND owner_id = p_owner AND customer_id = ''
+          AND (CASE WHEN p_delta > 0 THEN used < quota ELSE used > 0 END)
+        ORDER BY (shard + start) % 8 LIMIT 1 FOR UPDATE;
+    ELSE
+        SELECT ctid INTO target FROM usage_counts
+        WHERE scope = p_scope AND owner_id = p_owner AND customer_id = ''
+          AND (CASE WHEN p_delta > 0 THEN used < quota ELSE used > 0 END)
+        ORDER BY (shard + start) % 8 LIMIT 1 FOR UPDATE SKIP LOCKED;
+    END IF;
+    IF target IS NULL THEN
+        RETURN false;
+    END IF;
+    -- A give-back returns the shard's quota too: the next division hands it out.
+    UPDATE usage_counts SET used = used + p_delta, quota = quota + least(p_delta, 0) WHERE ctid = target;
+    RETURN true;
+END
+$$;
+
+-- Counts one use of a total (p_limit in force) or gives one back; false:
+-- the total is full (or, giving back, holds no use).
+CREATE FUNCTION usage_move_total(p_scope text, p_owner uuid, p_limit integer, p_delta integer) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
     attempt integer;
 BEGIN
-    -- A shard with room that no other transaction holds.
-    UPDATE usage_counts SET used = used + 1 WHERE ctid = (
-        SELECT ctid FROM usage_counts
-        WHERE scope = p_scope AND owner_id = p_owner AND customer_id = '' AND used < quota
-        ORDER BY (shard + start) % 8 LIMIT 1 FOR UPDATE SKIP LOCKED);
-    IF FOUND THEN
+    IF usage_shift(p_scope, p_owner, p_delta, false) THEN
         RETURN true;
     END IF;
-    -- A shard with room that others hold: wait for it (it may be full by then).
+    -- The slow path, one transaction per total at a time.
+    PERFORM pg_advisory_xact_lock(usage_rebalance_key(p_scope, p_owner));
     FOR attempt IN 1 .. 8 LOOP
-        UPDATE usage_counts SET used = used + 1 WHERE ctid = (
-            SELECT ctid FROM usage_counts
-            WHERE scope = p_scope AND owner_id = p_owner AND customer_id = '' AND used < quota
-            ORDER BY (shard + start) % 8 LIMIT 1 FOR UPDATE);
-        IF FOUND THEN
+        IF usage_shift(p_scope, p_owner, p_delta, attempt > 1) THEN
             RETURN true;
         END IF;
         EXIT WHEN NOT EXISTS (SELECT 1 FROM usage_counts
-            WHERE scope = p_scope AND owner_id = p_owner AND customer_id = '' AND used < quota);
+            WHERE scope = p_scope AND owner_id = p_owner AND customer_id = ''
+              AND (CASE WHEN p_delta > 0 THEN used < quota ELSE used > 0 END));
     END LOOP;
+    IF p_delta < 0 THEN
+        RETURN false;
+    END IF;
     -- No quota has room: divide what the limit leaves anew (released uses come back here).
-    PERFORM pg_advisory_xact_lock(usage_rebalance_key(p_scope, p_owner));
     PERFORM usage_rebalance(p_scope, p_owner, p_limit);
-    UPDATE usage_counts SET used = used + 1 WHERE ctid = (
-        SELECT ctid FROM usage_counts
-        WHERE scope = p_scope AND owner_id = p_owner AND customer_id = '' AND used < quota
-        ORDER BY (shard + start) % 8 LIMIT 1);
-    RETURN FOUND;
+    RETURN usage_shift(p_scope, p_owner, p_delta, true);
 END
 $$;
 
@@ -150,7 +173,7 @@ BEGIN
             VALUES (p_scopes[i], p_owners[i], p_customers[i], 1)
             ON CONFLICT (scope, owner_id, customer_id, shard) DO UPDATE SET used = u.used + 1 WHERE u.used < lim;
         ELSE
-            PERFORM 1 WHERE usage_take_total(p_scopes[i], p_owners[i], lim);
+            PERFORM 1 WHERE usage_move_total(p_scopes[i], p_owners[i], lim, 1);
         END IF;
         IF NOT FOUND THEN
             RAISE EXCEPTION 'usage pool % is full', i USING ERRCODE = 'check_violation', CONSTRAINT = 'usage_counts_limit';
@@ -166,7 +189,6 @@ CREATE FUNCTION usage_give_back(p_scopes text[], p_owners uuid[], p_customers te
 DECLARE
     o uuid;
     i integer;
-    attempt integer;
 BEGIN
     FOR o IN SELECT DISTINCT x FROM unnest(p_owners) AS x ORDER BY x LOOP
         PERFORM pg_advisory_xact_lock_shared(usage_lock_key(o));
@@ -178,17 +200,7 @@ BEGIN
             WHERE scope = p_scopes[i] AND owner_id = p_owners[i] AND customer_id = p_customers[i] AND used > 0;
             CONTINUE;
         END IF;
-        UPDATE usage_counts SET used = used - 1, quota = quota - 1 WHERE ctid = (
-            SELECT ctid FROM usage_counts WHERE scope = p_scopes[i] AND owner_id = p_owners[i] AND customer_id = ''
-              AND used > 0 LIMIT 1 FOR UPDATE SKIP LOCKED);
-        CONTINUE WHEN FOUND;
-        FOR attempt IN 1 .. 8 LOOP
-            UPDATE usage_counts SET used = used - 1, quota = quota - 1 WHERE ctid = (
-                SELECT ctid FROM usage_counts WHERE scope = p_scopes[i] AND owner_id = p_owners[i] AND customer_id = ''
-                  AND used > 0 LIMIT 1 FOR UPDATE);
-            EXIT WHEN FOUND OR NOT EXISTS (SELECT 1 FROM usage_counts
-                WHERE scope = p_scopes[i] AND owner_id = p_owners[i] AND customer_id = '' AND used > 0);
-        END LOOP;
+        PERFORM usage_move_total(p_scopes[i], p_owners[i], NULL, -1);
     END LOOP;
     RETURN coalesce(array_length(p_scopes, 1), 0);
 END

@@ -442,6 +442,13 @@ async fn limits_hold_against_a_model_under_concurrency_limit_changes_flushall_an
             drift, 0,
             "seed {seed}, phase {phase}: usage counts differ from the redemptions"
         );
+        let overdrawn: i64 = rows(&world.apps[0], QUOTAS_OVER_LIMIT_SQL).await[0]
+            .try_get_by_index(0)
+            .unwrap();
+        assert_eq!(
+            overdrawn, 0,
+            "seed {seed}, phase {phase}: a total's quotas exceed its limit"
+        );
     }
 
     // Everything released, the ttl passed: each pool accepts exactly its limit.
