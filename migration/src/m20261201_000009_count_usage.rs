@@ -154,18 +154,32 @@ BEGIN
 END
 $$;
 
--- Counts one use in each pool that has a limit, or raises 'usage pool <i> is full'.
--- Owners are locked shared, and pools counted, in one global order (no deadlock).
-CREATE FUNCTION usage_take(p_scopes text[], p_owners uuid[], p_customers text[]) RETURNS integer LANGUAGE plpgsql AS $$
+-- Shared locks on the pools' distinct owners, in one order (no deadlock
+-- with a limit change's exclusive one).
+CREATE FUNCTION usage_lock_owners(p_owners uuid[]) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     o uuid;
-    i integer;
-    lim integer;
 BEGIN
     FOR o IN SELECT DISTINCT x FROM unnest(p_owners) AS x ORDER BY x LOOP
         PERFORM pg_advisory_xact_lock_shared(usage_lock_key(o));
     END LOOP;
-    FOR i IN SELECT g FROM generate_subscripts(p_scopes, 1) AS g ORDER BY p_owners[g], p_scopes[g], p_customers[g] LOOP
+END
+$$;
+
+-- The pools' indexes in the one order every transaction counts them in.
+CREATE FUNCTION usage_order(p_scopes text[], p_owners uuid[], p_customers text[]) RETURNS SETOF integer
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT g FROM generate_subscripts(p_scopes, 1) AS g ORDER BY p_owners[g], p_scopes[g], p_customers[g]
+$$;
+
+-- Counts one use in each pool that has a limit, or raises 'usage pool <i> is full'.
+CREATE FUNCTION usage_take(p_scopes text[], p_owners uuid[], p_customers text[]) RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    i integer;
+    lim integer;
+BEGIN
+    PERFORM usage_lock_owners(p_owners);
+    FOR i IN SELECT usage_order(p_scopes, p_owners, p_customers) LOOP
         lim := usage_limit_of(p_scopes[i], p_owners[i]);
         CONTINUE WHEN lim IS NULL;
         IF p_scopes[i] LIKE '%CUSTOMER' THEN
@@ -187,13 +201,10 @@ $$;
 -- its quota back with it: a rebalance hands the room out again).
 CREATE FUNCTION usage_give_back(p_scopes text[], p_owners uuid[], p_customers text[]) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
-    o uuid;
     i integer;
 BEGIN
-    FOR o IN SELECT DISTINCT x FROM unnest(p_owners) AS x ORDER BY x LOOP
-        PERFORM pg_advisory_xact_lock_shared(usage_lock_key(o));
-    END LOOP;
-    FOR i IN SELECT g FROM generate_subscripts(p_scopes, 1) AS g ORDER BY p_owners[g], p_scopes[g], p_customers[g] LOOP
+    PERFORM usage_lock_owners(p_owners);
+    FOR i IN SELECT usage_order(p_scopes, p_owners, p_customers) LOOP
         CONTINUE WHEN usage_limit_of(p_scopes[i], p_owners[i]) IS NULL;
         IF p_scopes[i] LIKE '%CUSTOMER' THEN
             UPDATE usage_counts SET used = used - 1
