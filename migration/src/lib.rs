@@ -17,6 +17,7 @@ mod m20261126_000006_create_usage_slots;
 mod m20261127_000007_add_expiry_announcements;
 mod m20261127_000008_add_coupon_batch_leases;
 mod m20261201_000009_count_usage;
+mod m20261201_000010_add_redemption_claim;
 
 /// Applies the migrations in order; `serve` and `migrate` run it.
 pub struct Migrator;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_add_expiry_announcements::Migration),
             Box::new(m20261127_000008_add_coupon_batch_leases::Migration),
             Box::new(m20261201_000009_count_usage::Migration),
+            Box::new(m20261201_000010_add_redemption_claim::Migration),
         ]
     }
 }

@@ -107,8 +107,7 @@ impl Redemptions {
     async fn apply_once(&self, order_id: &str, cart: &Cart, usage: &mut Usage) -> AppResult<Outcome> {
         let fingerprint = cart.fingerprint();
         let txn = self.db.begin().await?;
-        redemptions::lock_order(&txn, order_id).await?;
-        if let Some(existing) = redemptions::find_redeemed(&txn, order_id).await? {
+        if let Some(existing) = redemptions::claim(&txn, order_id).await? {
             txn.commit().await?;
             if existing.cart_hash != fingerprint {
                 return Err(AppError::Conflict {

@@ -70,12 +70,20 @@ fn statement(sql: &str, values: Vec<Value>) -> Statement {
 /// Serialises every apply and release of one order id until the caller's
 /// transaction ends (a concurrent duplicate waits, then sees the first's result).
 pub async fn lock_order(db: &impl ConnectionTrait, order_id: &str) -> AppResult<()> {
-    db.execute_raw(statement(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
-        vec![order_id.into()],
-    ))
-    .await?;
+    db.execute_raw(statement("SELECT redemption_lock($1)", vec![order_id.into()]))
+        .await?;
     Ok(())
+}
+
+/// Takes the order's lock (as [`lock_order`]) and returns its counted
+/// redemption, read after the lock: one round trip.
+pub async fn claim(db: &impl ConnectionTrait, order_id: &str) -> AppResult<Option<Redemption>> {
+    redemption::Entity::find()
+        .from_raw_sql(statement("SELECT * FROM redemption_claim($1)", vec![order_id.into()]))
+        .one(db)
+        .await?
+        .map(decode)
+        .transpose()
 }
 
 /// The counted (REDEEMED) redemption of an order, if any.
