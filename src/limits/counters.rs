@@ -57,7 +57,9 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Pools under `prefix` (REDIS_KEY_PREFIX) whose state lives `ttl` after its seed.
+    /// Pools under `prefix` (REDIS_KEY_PREFIX) whose state lives `ttl` after
+    /// its seed (then it is seeded anew from PostgreSQL): the longest a
+    /// reservation never recorded stays counted (USAGE_COUNTER_TTL).
     pub fn new(redis: ConnectionManager, prefix: &str, ttl: Duration, metrics: Arc<Metrics>) -> Self {
         Self {
             redis,
@@ -65,12 +67,6 @@ impl Counters {
             ttl: ttl.max(Duration::from_secs(1)),
             metrics,
         }
-    }
-
-    /// How long a pool's state lives before it is seeded anew from
-    /// PostgreSQL: the longest a reservation never recorded stays counted.
-    pub fn ttl(&self) -> Duration {
-        self.ttl
     }
 
     /// The key of `pool` of `promotion`.

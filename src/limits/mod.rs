@@ -9,8 +9,8 @@
 //! accelerator: it reserves uses atomically before the transaction, so a
 //! full pool is refused without touching PostgreSQL, and it answers the
 //! previews' live counts. Its state is a copy of PostgreSQL's count, seeded
-//! when missing (one row read, whatever the limit) and living at most
-//! [`Counters::ttl`]: a reservation never recorded (a crash) is gone with it.
+//! when missing (one read, whatever the limit) and living at most
+//! `USAGE_COUNTER_TTL`: a reservation never recorded (a crash) is gone with it.
 //!
 //! Pricing reads counts through [`live_counts`]; redemption reserves,
 //! records and releases through [`Counters`] and the store. Neither imports

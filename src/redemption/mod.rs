@@ -289,12 +289,6 @@ impl Redemptions {
                 amount: a.amount,
             })
             .collect();
-        let pools: Vec<Pool> = priced
-            .cart
-            .applied
-            .iter()
-            .flat_map(|a| pools_for(a.promotion_id, a.coupon_id, customer))
-            .collect();
         let redemption = match redemptions::insert(
             txn,
             id,
@@ -303,13 +297,12 @@ impl Redemptions {
             fingerprint,
             &priced.cart,
             &promotions,
-            &pools,
             now,
         )
         .await?
         {
             Ok(redemption) => redemption,
-            Err(i) => return Ok(Err(pools[i].clone())),
+            Err(pool) => return Ok(Err(pool)),
         };
         let payload = serde_json::json!({
             "orderId": order_id,

@@ -119,8 +119,8 @@ pub struct RecordedPromotion {
 }
 
 /// Inserts a REDEEMED redemption with its promotions, counting one use in
-/// each of `pools` that has a limit in force. `Ok(Err(i))`: `pools[i]` is
-/// full (the statement failed: the transaction must be rolled back).
+/// each of their pools that has a limit in force. `Ok(Err(pool))`: that
+/// pool is full (the statement failed: the transaction must be rolled back).
 #[allow(clippy::too_many_arguments)]
 #[tracing::instrument(skip_all, fields(order.id = order_id))]
 pub async fn insert(
@@ -131,9 +131,9 @@ pub async fn insert(
     cart_hash: &str,
     result: &PricedCart,
     promotions: &[RecordedPromotion],
-    pools: &[Pool],
     now: DateTime<Utc>,
-) -> AppResult<Result<Redemption, usize>> {
+) -> AppResult<Result<Redemption, Pool>> {
+    let pools = counted_pools(promotions.iter().map(|p| (p.promotion_id, p.coupon_id)), customer_id);
     let json = serde_json::to_value(result).map_err(|e| AppError::Internal(format!("redemption result: {e}")))?;
     // One statement for the redemption, its promotions and its usage: a
     // checkout's recording costs one round trip.
@@ -148,7 +148,7 @@ pub async fn insert(
             SELECT usage_take($12::text[], $13::uuid[], $14::text[]) AS taken
         )
         SELECT r.* FROM r, u";
-    let [scopes, owners, customers] = usage::arrays(pools);
+    let [scopes, owners, customers] = usage::arrays(&pools);
     let values: Vec<Value> = vec![
         id.into(),
         order_id.into(),
@@ -176,8 +176,8 @@ pub async fn insert(
     {
         Ok(row) => row.ok_or_else(|| AppError::Internal("inserting a redemption returned no row".into()))?,
         Err(e) => {
-            return match full_pool(&e).filter(|i| *i < pools.len()) {
-                Some(i) => Ok(Err(i)),
+            return match full_pool(&e).and_then(|i| pools.get(i)) {
+                Some(pool) => Ok(Err(pool.clone())),
                 None => Err(e.into()),
             };
         }
@@ -195,13 +195,11 @@ fn full_pool(error: &sea_orm::DbErr) -> Option<usize> {
         .then_some(number.parse::<usize>().ok()?.checked_sub(1)?)
 }
 
-/// The pools a redemption counted (or would count), limited or not.
-pub fn pools_of(redemption: &Redemption) -> Vec<Pool> {
-    redemption
-        .result
-        .applied
-        .iter()
-        .flat_map(|a| pools_for(a.promotion_id, a.coupon_id, redemption.customer_id.as_deref()))
+/// The pools a redemption's (promotion, coupon) pairs count in for its
+/// customer, limited or not (`usage_take` skips those without a limit).
+fn counted_pools(applied: impl Iterator<Item = (Uuid, Option<Uuid>)>, customer: Option<&str>) -> Vec<Pool> {
+    applied
+        .flat_map(|(promotion, coupon)| pools_for(promotion, coupon, customer))
         .collect()
 }
 
@@ -220,7 +218,11 @@ pub async fn release(db: &impl ConnectionTrait, order_id: &str, now: DateTime<Ut
         return Ok(None);
     };
     let redemption = decode(row)?;
-    let [scopes, owners, customers] = usage::arrays(&pools_of(&redemption));
+    let pools = counted_pools(
+        redemption.result.applied.iter().map(|a| (a.promotion_id, a.coupon_id)),
+        redemption.customer_id.as_deref(),
+    );
+    let [scopes, owners, customers] = usage::arrays(&pools);
     db.execute_raw(statement(
         "SELECT usage_give_back($1::text[], $2::uuid[], $3::text[])",
         vec![scopes, owners, customers],
