@@ -245,6 +245,7 @@ impl AppState {
             pricing: pricing.clone(),
             reconciler,
             metrics: metrics.clone(),
+            bell: crate::outbox::Bell::start(db.clone()),
         };
         Ok(AppState {
             db,

@@ -18,6 +18,7 @@ mod m20261127_000007_add_expiry_announcements;
 mod m20261127_000008_add_coupon_batch_leases;
 mod m20261201_000009_count_usage;
 mod m20261201_000010_add_redemption_claim;
+mod m20261206_000011_widen_usage_shards;
 
 /// Applies the migrations in order; `serve` and `migrate` run it.
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_add_coupon_batch_leases::Migration),
             Box::new(m20261201_000009_count_usage::Migration),
             Box::new(m20261201_000010_add_redemption_claim::Migration),
+            Box::new(m20261206_000011_widen_usage_shards::Migration),
         ]
     }
 }

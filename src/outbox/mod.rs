@@ -1,8 +1,12 @@
 //! The transactional outbox: [`enqueue`] writes an event row inside the
 //! caller's transaction, so the event exists exactly when the change does.
-//! [`relay`] publishes the rows to the event stream.
+//! [`relay`] publishes the rows to the event stream; [`Bell`] wakes it
+//! after the checkout's commits.
 
+mod bell;
 pub mod relay;
+
+pub use bell::Bell;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -44,9 +48,23 @@ impl Event {
 }
 
 /// Writes `event` as a PENDING row in the caller's transaction and wakes
-/// the relays (NOTIFY, delivered at commit); returns its id. One statement.
+/// the relays at commit (NOTIFY); returns its id. One statement. A
+/// notifying commit takes PostgreSQL's notification lock, so such commits
+/// run one at a time: right for admin writes, not for the checkout, which
+/// uses [`record`] and rings the [`Bell`] after its commit.
 #[tracing::instrument(skip_all, fields(event.type = event.event_type, aggregate.id = %event.aggregate_id))]
 pub async fn enqueue(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>) -> AppResult<Uuid> {
+    insert(db, event, now, true).await
+}
+
+/// Writes `event` as a PENDING row in the caller's transaction, waking no
+/// relay: ring the [`Bell`] once the transaction has committed.
+#[tracing::instrument(skip_all, fields(event.type = event.event_type, aggregate.id = %event.aggregate_id))]
+pub async fn record(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>) -> AppResult<Uuid> {
+    insert(db, event, now, false).await
+}
+
+async fn insert(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>, notify: bool) -> AppResult<Uuid> {
     let id = Uuid::now_v7();
     db.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
@@ -54,7 +72,7 @@ pub async fn enqueue(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>
              INSERT INTO outbox_events (id, aggregate_type, aggregate_id, event_type, payload, status, attempts,
                                         created_at, next_attempt_at)
              VALUES ($1, $2, $3, $4, $5, 'PENDING', 0, $6, $6) RETURNING id)
-         SELECT pg_notify($7, '') FROM o",
+         SELECT pg_notify($7, '') FROM o WHERE $8",
         [
             id.into(),
             event.aggregate_type.into(),
@@ -63,6 +81,7 @@ pub async fn enqueue(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>
             event.payload.into(),
             now.into(),
             relay::CHANNEL.into(),
+            notify.into(),
         ],
     ))
     .await?;

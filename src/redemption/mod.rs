@@ -4,7 +4,8 @@
 //! Redis (one Lua script per promotion: check and count atomically), then
 //! records the redemption, its usage and its outbox event in one PostgreSQL
 //! transaction, which counts each use against the limit in force (see
-//! [`crate::limits`]). A pool found full, by Redis or by PostgreSQL, rejects
+//! [`crate::limits`]); it sends no NOTIFY (the [`outbox::Bell`] wakes the
+//! relays after the commit), so concurrent orders commit in parallel. A pool found full, by Redis or by PostgreSQL, rejects
 //! that promotion with its reason and the cart is priced again without it
 //! (bounded). If recording fails, the reservations are given back and
 //! nothing is counted.
@@ -42,6 +43,8 @@ pub struct Redemptions {
     pub pricing: Arc<Pricing>,
     pub reconciler: Arc<Reconciler>,
     pub metrics: Arc<Metrics>,
+    /// Wakes the relays after a commit that recorded an event.
+    pub bell: outbox::Bell,
 }
 
 /// The result of an apply: the priced cart and the redemption, if recorded.
@@ -136,6 +139,7 @@ impl Redemptions {
         };
         match recorded {
             Ok(Ok(redemption)) => {
+                self.bell.ring();
                 self.reconciler.touch(&priced.cart);
                 Ok(Outcome::Done(Box::new(Applied {
                     cart: priced.cart,
@@ -317,7 +321,7 @@ impl Redemptions {
             })).collect::<Vec<_>>(),
         });
         let event = Event::new("redemption.created", "redemption", order_id, &payload)?;
-        outbox::enqueue(txn, event, now).await?;
+        outbox::record(txn, event, now).await?;
         Ok(Ok(redemption))
     }
 
@@ -362,13 +366,14 @@ impl Redemptions {
                 "promotionId": a.promotion_id, "couponCode": a.coupon_code, "amount": a.amount,
             })).collect::<Vec<_>>(),
         });
-        outbox::enqueue(
+        outbox::record(
             &txn,
             Event::new("redemption.released", "redemption", &order_id, &payload)?,
             now,
         )
         .await?;
         txn.commit().await?;
+        self.bell.ring();
         self.give_back_released(&redemption).await;
         self.reconciler.touch(&redemption.result);
         Ok(redemption)
