@@ -83,6 +83,9 @@ pub struct ServeConfig {
     /// Open subscription sockets at most.
     #[arg(long, env = "MAX_WS_CONNECTIONS", default_value_t = 1_000)]
     pub max_ws_connections: usize,
+    /// Subscriptions one socket may hold at once.
+    #[arg(long, env = "MAX_SUBSCRIPTIONS_PER_SOCKET", default_value_t = 20)]
+    pub max_subscriptions_per_socket: usize,
 }
 
 fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, String> {

@@ -2,31 +2,34 @@
 //! The promotion service: campaigns, promotions and coupons; prices carts;
 //! enforces usage limits; publishes its events through an outbox.
 //!
-//! Data flows one way: `http` -> `graphql` -> (`admin`, `pricing`, `store`, `outbox`),
-//! and everything uses `domain`, which imports none of them.
+//! Dependencies point one way, down the layers of `ARCHITECTURE.md` (a
+//! test holds them): `http` -> `graphql` -> `state` -> `workers` -> the use
+//! cases -> `limits` -> `store` -> `error` -> `domain`.
 //!
-//! - [`config`]: settings from the environment.
-//! - [`telemetry`]: logging set-up.
-//! - [`error`]: the one error type and its GraphQL codes.
-//! - [`app`]: shared state, start-up, serving and shutdown.
-//! - [`domain`]: the pure rules (definitions, validation).
-//! - [`store`]: PostgreSQL entities and repositories.
-//! - [`outbox`]: events written in the change's transaction, and their relay.
-//! - [`expiry`]: time-driven housekeeping (expiry events, outbox retention).
+//! - [`app`]: the composition root: builds, serves, shuts down.
+//! - [`demo`]: demo data for local use, through the admin use cases.
+//! - [`http`]: router, health, metrics endpoint, CSV export, rate limit.
+//! - [`graphql`]: schema, thin resolvers, compiled previews, the live feed.
+//! - [`auth`]: bearer tokens and roles.
+//! - [`state`]: what handlers and workers share, and connecting it.
+//! - [`workers`]: the background workers under one supervisor.
 //! - [`admin`]: use cases of the admin API.
-//! - [`limits`]: usage pools, their live counts and their Redis reservations.
-//! - [`pricing`]: the promotion snapshot and cart previews.
 //! - [`redemption`]: applying and releasing, with limits that cannot be exceeded.
-//! - [`graphql`]: schema and thin resolvers.
-//! - [`http`]: router, GraphiQL, health.
-//! - [`demo`]: demo data for local use.
-//! - [`workers`]: the background workers' lifecycle record.
+//! - [`expiry`]: what time ends (campaigns, promotions, coupons), outbox retention.
+//! - [`pricing`]: the promotion snapshot and cart previews.
+//! - [`outbox`]: events written in the change's transaction, and their relay.
+//! - [`limits`]: usage pools, their live counts and their Redis reservations.
+//! - [`store`]: every SQL statement: entities and repositories.
+//! - [`error`]: the one error type and its GraphQL codes.
+//! - [`config`]: settings from the environment.
+//! - [`telemetry`]: logging and tracing set-up.
+//! - [`metrics`]: the Prometheus registry and its metrics.
+//! - [`domain`]: the pure rules (definitions, validation, evaluation).
 
 pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
-pub mod coupon_generator;
 pub mod demo;
 pub mod domain;
 pub mod error;
@@ -38,6 +41,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod pricing;
 pub mod redemption;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod workers;

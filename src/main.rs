@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use promotions::app::{self, App, AppState, Background};
+use promotions::app::{self, App};
 use promotions::auth::{self, Role};
 use promotions::config::{Config, ServeConfig};
+use promotions::state::{self, AppState};
 use promotions::{demo, graphql, telemetry};
 
 // GraphQL requests allocate many small values; glibc malloc was a quarter of
@@ -139,13 +140,13 @@ async fn run(command: Command) -> ExitCode {
                 Ok(state) => state,
                 Err(e) => return fail(e),
             };
-            let background = Background::start(&state);
+            state.workers.start_optional(&state.db, &state.redis, &state.config);
             tracing::info!("workers running");
             app::shutdown_signal().await;
-            background.stop().await;
+            state.workers.shutdown().await;
             ExitCode::SUCCESS
         }
-        Command::Migrate { config } => match app::connect_db(&config, true).await {
+        Command::Migrate { config } => match state::connect_db(&config, true).await {
             Ok(_) => {
                 println!("migrations applied");
                 ExitCode::SUCCESS
@@ -153,7 +154,7 @@ async fn run(command: Command) -> ExitCode {
             Err(e) => fail(e),
         },
         Command::SeedDemo { config } => {
-            let db = match app::connect_db(&config, true).await {
+            let db = match state::connect_db(&config, true).await {
                 Ok(db) => db,
                 Err(e) => return fail(e),
             };

@@ -72,9 +72,15 @@ impl Loaders {
     /// Loaders reading through `db`.
     pub fn new(db: &DatabaseConnection) -> Self {
         Self {
-            campaigns: DataLoader::new(Campaigns(db.clone()), tokio::spawn).delay(GATHER),
-            promotions: DataLoader::new(Promotions(db.clone()), tokio::spawn).delay(GATHER),
-            batches: DataLoader::new(Batches(db.clone()), tokio::spawn).delay(GATHER),
+            campaigns: DataLoader::new(Campaigns(db.clone()), spawn_in_span).delay(GATHER),
+            promotions: DataLoader::new(Promotions(db.clone()), spawn_in_span).delay(GATHER),
+            batches: DataLoader::new(Batches(db.clone()), spawn_in_span).delay(GATHER),
         }
     }
+}
+
+/// Runs a loader's batch on a task that keeps the span of the request
+/// that started it (its SQL spans then belong to that request's trace).
+fn spawn_in_span<F: Future<Output = ()> + Send + 'static>(batch: F) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(tracing::Instrument::in_current_span(batch))
 }

@@ -15,7 +15,7 @@ pub mod unstorable;
 
 use async_graphql::Schema;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// The service's schema type.
 pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;

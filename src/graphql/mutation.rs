@@ -8,10 +8,10 @@ use async_graphql::{Context, ID, Object, Result};
 use tracing::Instrument;
 
 use crate::admin;
-use crate::app::AppState;
 use crate::auth::{self, Allow};
 use crate::domain::cart::Cart;
 use crate::error::{AppError, AppResult};
+use crate::state::AppState;
 
 use super::types::campaign::{CampaignInput, CampaignObject, CampaignStatus};
 use super::types::checkout::{ApplyPromotionsInput, PromotionResultObject, RedemptionObject};

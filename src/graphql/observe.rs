@@ -26,9 +26,9 @@ use super::documents::Documents;
 use super::fast_preview::PreviewPlan;
 use super::unstorable;
 use super::{AppSchema, MAX_ALIASES};
-use crate::app::AppState;
 use crate::error::AppError;
 use crate::metrics::Metrics;
+use crate::state::AppState;
 
 /// The operation of `document` to run: the one `wanted` names, else its only
 /// one; with the document's name for it when none was wanted and it has one.

@@ -4,9 +4,9 @@
 use async_graphql::{Context, ID, Object, Result};
 use chrono::Utc;
 
-use crate::app::AppState;
 use crate::auth::{self, Allow};
 use crate::domain::coupon::normalize_code;
+use crate::state::AppState;
 use crate::store::{campaigns, coupon_batches, coupons, outbox, promotions, redemptions};
 
 use super::types::campaign::{CampaignFilter, CampaignObject};

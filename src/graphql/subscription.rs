@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ErrorExtensions, ID, Result, SimpleObject, Subscription as GqlSubscription};
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
@@ -16,9 +15,9 @@ use super::feed::{Envelope, Feed};
 use super::scalars::Long;
 use super::types::common::parse_id;
 use super::types::coupon::CouponBatchObject;
-use crate::app::AppState;
 use crate::auth::{self, Allow};
 use crate::error::AppError;
+use crate::state::AppState;
 use crate::store::coupon_batches;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -42,12 +41,18 @@ pub struct UsageUpdate {
 
 /// How many more subscriptions one socket may open (its connection data).
 #[derive(Clone)]
-pub struct SubscriptionSlots(Arc<Semaphore>);
+pub struct SubscriptionSlots {
+    free: Arc<Semaphore>,
+    capacity: usize,
+}
 
 impl SubscriptionSlots {
     /// `n` slots.
     pub fn new(n: usize) -> Self {
-        Self(Arc::new(Semaphore::new(n)))
+        Self {
+            free: Arc::new(Semaphore::new(n)),
+            capacity: n,
+        }
     }
 
     /// A slot for a new subscription of this socket, held until it ends.
@@ -55,11 +60,11 @@ impl SubscriptionSlots {
         let Some(slots) = ctx.data_opt::<SubscriptionSlots>() else {
             return Ok(None);
         };
-        match slots.0.clone().try_acquire_owned() {
+        match slots.free.clone().try_acquire_owned() {
             Ok(permit) => Ok(Some(permit)),
             Err(_) => Err(async_graphql::Error::new(format!(
                 "this socket holds the most subscriptions it may ({})",
-                crate::http::MAX_SUBSCRIPTIONS_PER_CONNECTION
+                slots.capacity
             ))
             .extend_with(|_, e| e.set("code", "RATE_LIMITED"))),
         }
@@ -93,20 +98,6 @@ fn changed(envelope: &Envelope) -> Option<(UsageChange, Vec<Changed>)> {
         })
         .collect();
     Some((change, parsed))
-}
-
-/// Counted redemptions of a promotion now (from the committed rows).
-async fn live_count(state: &AppState, promotion: Uuid) -> Result<i64, AppError> {
-    let row = state
-        .db
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT count(*) AS n FROM redemption_promotions rp JOIN redemptions r ON r.id = rp.redemption_id
-             WHERE rp.promotion_id = $1 AND r.status = 'REDEEMED'",
-            [promotion.into()],
-        ))
-        .await?;
-    Ok(row.map(|r| r.try_get::<i64>("", "n")).transpose()?.unwrap_or(0))
 }
 
 #[GqlSubscription]
@@ -144,7 +135,7 @@ impl Subscription {
                     if promotion_filter.is_some_and(|p| p != promotion) || campaign_filter.is_some_and(|c| Some(c) != campaign) {
                         continue;
                     }
-                    let Ok(count) = live_count(&state, promotion).await else { continue };
+                    let Ok(count) = crate::store::redemptions::counted_of_promotion(&state.db, promotion).await else { continue };
                     let limit = offer.and_then(|o| o.promotion.definition.total_usage_limit);
                     let redemptions = i32::try_from(count).unwrap_or(i32::MAX);
                     yield UsageUpdate {

@@ -15,8 +15,8 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::{caller_of, refusal, unauthenticated};
-use crate::app::AppState;
 use crate::auth::{Role, Verifier};
+use crate::state::AppState;
 use crate::store::coupon_batches;
 
 /// Codes fetched per query.

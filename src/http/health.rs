@@ -9,10 +9,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
 use axum::{Router, routing::get};
-use sea_orm::ConnectionTrait;
 use serde::Serialize;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store;
 
 /// Routes under /health.
@@ -82,7 +81,7 @@ where
 }
 
 async fn report(state: &AppState) -> Report {
-    let postgres = timed(CHECK_TIMEOUT, state.db.execute_unprepared("SELECT 1")).await;
+    let postgres = timed(CHECK_TIMEOUT, store::ping(&state.db)).await;
     let redis = timed(CHECK_TIMEOUT, ping_redis(state)).await;
     let migrations = timed(CHECK_TIMEOUT, async {
         match store::pending_migrations(&state.db).await {
@@ -99,7 +98,7 @@ async fn report(state: &AppState) -> Report {
         postgres,
         redis,
         migrations,
-        workers: state.workers.states(),
+        workers: state.workers.record().states(),
     }
 }
 
@@ -135,23 +134,10 @@ async fn refresh_gauges(state: &AppState) -> Result<(), sea_orm::DbErr> {
         .db_pool(pool.num_idle(), pool.size(), state.config.database_max_connections);
     let redis = timed(SCRAPE_PING_TIMEOUT, ping_redis(state)).await;
     state.metrics.redis(redis.ok.then_some(redis.latency_ms / 1000.0));
-    let row = state
-        .db
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            "SELECT count(*) FILTER (WHERE status = 'PENDING') AS pending,
-                    count(*) FILTER (WHERE status = 'DEAD') AS dead,
-                    COALESCE(EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE status = 'PENDING')), 0)::float8 AS age
-             FROM outbox_events WHERE status IN ('PENDING', 'DEAD')",
-        ))
-        .await?;
-    if let Some(row) = row {
-        state.metrics.outbox(
-            row.try_get("", "pending")?,
-            row.try_get("", "dead")?,
-            row.try_get("", "age")?,
-        );
-    }
+    let backlog = store::outbox::backlog(&state.db).await?;
+    state
+        .metrics
+        .outbox(backlog.pending, backlog.dead, backlog.oldest_pending_secs);
     Ok(())
 }
 

@@ -33,7 +33,6 @@ use tokio::sync::{Semaphore, watch};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::app::AppState;
 use crate::auth::{Caller, Unauthenticated, Verifier};
 use crate::config::ServeConfig;
 use crate::graphql::documents::Documents;
@@ -41,6 +40,7 @@ use crate::graphql::query::PREVIEW_ROLES;
 use crate::graphql::subscription::SubscriptionSlots;
 use crate::graphql::{AppSchema, observe};
 use crate::metrics::Metrics;
+use crate::state::AppState;
 use rate_limit::RateLimiter;
 
 /// Most requests in one batch.
@@ -48,8 +48,6 @@ pub const MAX_BATCH: usize = 10;
 /// Most nesting of braces, brackets and parentheses in a document (checked
 /// on the text, before parsing).
 pub const MAX_NESTING: usize = 48;
-/// Subscriptions one socket may hold at once.
-pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 20;
 
 /// What the GraphQL endpoints share (one `Arc` per request, not a clone of each part).
 struct Api {
@@ -61,6 +59,7 @@ struct Api {
     verifier: Arc<Verifier>,
     limiter: RateLimiter,
     sockets: Arc<Semaphore>,
+    subscriptions_per_socket: usize,
     closing: watch::Receiver<bool>,
 }
 
@@ -94,6 +93,7 @@ pub fn router(
             serve.rate_limit_per_second,
         ),
         sockets: Arc::new(Semaphore::new(serve.max_ws_connections)),
+        subscriptions_per_socket: serve.max_subscriptions_per_socket,
         closing,
     };
     let router = Router::new()
@@ -203,6 +203,7 @@ async fn subscribe(State(api): State<Arc<Api>>, protocol: GraphQLProtocol, upgra
                 let _ = closing.wait_for(|closing| *closing).await;
             };
             let verifier = api.verifier.clone();
+            let slots = api.subscriptions_per_socket;
             let init = move |payload: serde_json::Value| async move {
                 let header = payload
                     .get("Authorization")
@@ -211,7 +212,7 @@ async fn subscribe(State(api): State<Arc<Api>>, protocol: GraphQLProtocol, upgra
                 let caller = verifier.verify(header).map_err(|e| e.to_error())?;
                 let mut data = async_graphql::Data::default();
                 data.insert(caller);
-                data.insert(SubscriptionSlots::new(MAX_SUBSCRIPTIONS_PER_CONNECTION));
+                data.insert(SubscriptionSlots::new(slots));
                 Ok(data)
             };
             GraphQLWebSocket::new_with_pair(

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use tokio::sync::mpsc;
 
 /// The least time between two notifications from one process.
@@ -32,10 +32,7 @@ impl Bell {
                 tokio::time::sleep(INTERVAL).await;
                 // Everything rung until now is committed: one NOTIFY covers it.
                 while rung.try_recv().is_ok() {}
-                if let Err(e) = db
-                    .execute_unprepared(&format!("NOTIFY {}", super::relay::CHANNEL))
-                    .await
-                {
+                if let Err(e) = crate::store::outbox::wake_relays(&db).await {
                     tracing::warn!(error = %e, "waking the outbox relays failed; their poll publishes the events");
                 }
             }

@@ -80,7 +80,7 @@ async fn insert(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>, not
             event.event_type.into(),
             event.payload.into(),
             now.into(),
-            relay::CHANNEL.into(),
+            crate::store::outbox::CHANNEL.into(),
             notify.into(),
         ],
     ))

@@ -2,8 +2,8 @@
 //! the Redis Stream `<REDIS_KEY_PREFIX><EVENTS_STREAM>` (one field `event`
 //! holding the JSON envelope), then marks them PUBLISHED.
 //!
-//! - Woken by `NOTIFY outbox` (sent in the writing transaction), with a
-//!   polling fallback every [`POLL_EVERY`].
+//! - Run by the `outbox-relay` worker ([`crate::workers::relay`]), woken by
+//!   `NOTIFY outbox`, with a polling fallback every [`POLL_EVERY`].
 //! - Rows are claimed `FOR UPDATE SKIP LOCKED` in batches, and each batch runs
 //!   under a transaction-scoped advisory lock: several replicas relay, one
 //!   batch at a time, so events leave in creation order and a row is never
@@ -23,13 +23,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
-use crate::workers::{Wakeup, Workers};
 
-/// The worker's name.
-pub const NAME: &str = "outbox-relay";
-/// The NOTIFY channel that wakes the relay.
-pub const CHANNEL: &str = "outbox";
-/// Polling fallback.
+/// The worker's polling fallback ([`crate::workers::relay`]).
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
 /// Rows per batch.
 const BATCH: i64 = 200;
@@ -173,43 +168,6 @@ pub async fn relay_batch(db: &DatabaseConnection, redis: &ConnectionManager, con
             Err(AppError::Unavailable(format!("publishing events failed: {e}")))
         }
     }
-}
-
-/// Runs the relay until `stop` fires: drains, then waits for a NOTIFY or the poll.
-pub async fn run(
-    db: DatabaseConnection,
-    redis: ConnectionManager,
-    config: RelayConfig,
-    workers: std::sync::Arc<Workers>,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    workers.started(NAME);
-    let mut wakeup = Wakeup::new(CHANNEL, POLL_EVERY);
-    loop {
-        // Drain what is due.
-        let outcome = loop {
-            match relay_batch(&db, &redis, &config).await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => break Ok(()),
-                Err(e) => {
-                    let message = e.into_cause();
-                    tracing::warn!(error = %message, "outbox relay batch failed");
-                    break Err(message);
-                }
-            }
-        };
-        workers.ran(NAME, outcome);
-        if wakeup.wait(&db, &mut stop).await {
-            workers.stopped(NAME);
-            return;
-        }
-    }
-}
-
-/// Wakes the relays (call inside the writing transaction; delivered on commit).
-pub async fn notify(db: &impl ConnectionTrait) -> AppResult<()> {
-    db.execute_unprepared("NOTIFY outbox").await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -8,11 +8,10 @@
 pub mod snapshot;
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc, Weekday};
-use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{AccessMode, ConnectionTrait, DatabaseConnection, IsolationLevel, TransactionTrait};
 use uuid::Uuid;
 
@@ -26,10 +25,6 @@ use crate::limits::{self, Counters, Usage, limited, pools_of};
 use crate::store::{campaigns, coupons, promotions};
 use snapshot::Snapshot;
 
-use crate::store::{CHANGES_CHANNEL, Change};
-
-const CHANGED_PROMOTIONS: &str = Change::Promotions.as_str();
-const CHANGED_COUPONS: &str = Change::Coupons.as_str();
 /// Safety-net rebuild period, should a notification be missed.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
 /// How long a coupon (or its absence) stays cached.
@@ -76,7 +71,8 @@ fn weekday(now: DateTime<Utc>, tz: chrono_tz::Tz) -> DayOfWeek {
 }
 
 impl Pricing {
-    /// Loads the first snapshot and starts the task that keeps it fresh.
+    /// Loads the first snapshot; the `snapshot-refresh` worker
+    /// ([`crate::workers::snapshot`]) keeps it fresh.
     pub async fn start(db: DatabaseConnection, counters: Counters, time_zone: chrono_tz::Tz) -> AppResult<Arc<Self>> {
         let pricing = Arc::new(Self {
             db,
@@ -89,8 +85,12 @@ impl Pricing {
             time_zone,
         });
         pricing.reload().await?;
-        tokio::spawn(refresh_loop(Arc::downgrade(&pricing)));
         Ok(pricing)
+    }
+
+    /// The database the snapshot is read from.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
     }
 
     /// The current snapshot.
@@ -227,75 +227,5 @@ impl Pricing {
             snapshot,
             coupons,
         }
-    }
-}
-
-/// Keeps the snapshot fresh: rebuilds on a change notification (debounced)
-/// and every [`REFRESH_EVERY`]; ends when the service is dropped.
-async fn refresh_loop(pricing: Weak<Pricing>) {
-    let mut listener: Option<PgListener> = None;
-    loop {
-        let Some(strong) = pricing.upgrade() else { return };
-        if listener.is_none() {
-            match PgListener::connect_with(strong.db.get_postgres_connection_pool()).await {
-                Ok(mut l) => match l.listen(CHANGES_CHANNEL).await {
-                    Ok(()) => {
-                        listener = Some(l);
-                        // Changes made while we were not listening.
-                        reload_logged(&strong).await;
-                        strong.forget_coupons();
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot LISTEN for promotion changes"),
-                },
-                Err(e) => tracing::warn!(error = %e, "cannot connect to LISTEN for promotion changes"),
-            }
-        }
-        drop(strong);
-        let event = match listener.as_mut() {
-            Some(l) => tokio::time::timeout(REFRESH_EVERY, l.try_recv()).await,
-            None => {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let Some(strong) = pricing.upgrade() else { return };
-        match event {
-            Ok(Ok(Some(notification))) => {
-                // Let a burst of changes settle into one rebuild.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                let mut rebuild = notification.payload() != CHANGED_COUPONS;
-                let mut forget = notification.payload() != CHANGED_PROMOTIONS;
-                if let Some(l) = listener.as_mut() {
-                    while let Some(more) = l.next_buffered() {
-                        rebuild |= more.payload() != CHANGED_COUPONS;
-                        forget |= more.payload() != CHANGED_PROMOTIONS;
-                    }
-                }
-                if forget {
-                    strong.forget_coupons();
-                }
-                if rebuild {
-                    reload_logged(&strong).await;
-                }
-            }
-            // The connection dropped (sqlx reconnects on the next call): what
-            // changed meanwhile is unknown, so rebuild and forget.
-            Ok(Ok(None)) => {
-                strong.forget_coupons();
-                reload_logged(&strong).await;
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "promotion change listener failed; reconnecting");
-                listener = None;
-            }
-            Err(_) => reload_logged(&strong).await,
-        }
-    }
-}
-
-async fn reload_logged(pricing: &Pricing) {
-    if let Err(e) = pricing.reload().await {
-        let message = e.into_cause();
-        tracing::warn!(error = %message, "snapshot rebuild failed; keeping the previous one");
     }
 }

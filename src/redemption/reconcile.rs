@@ -9,18 +9,13 @@
 //! ttl (see [`crate::limits`]).
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::sync::Mutex;
 
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use crate::domain::engine::PricedCart;
 use crate::store::redemptions;
-use crate::workers::Workers;
-
-/// How often touched counts are written.
-const FLUSH_EVERY: Duration = Duration::from_millis(200);
 
 /// The usage reconciler of one process.
 pub struct Reconciler {
@@ -29,14 +24,13 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    /// Starts the reconciler's task (it ends when the reconciler is dropped).
-    pub fn start(db: DatabaseConnection, workers: Arc<Workers>) -> Arc<Self> {
-        let reconciler = Arc::new(Self {
+    /// A reconciler with nothing touched yet; the `usage-reconciler`
+    /// worker ([`crate::workers::reconciler`]) flushes it.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
             db,
             dirty: Mutex::new(Default::default()),
-        });
-        tokio::spawn(run(Arc::downgrade(&reconciler), workers));
-        reconciler
+        }
     }
 
     /// Notes the promotions and coupons whose stored counts changed.
@@ -64,27 +58,6 @@ impl Reconciler {
             let mut dirty = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
             dirty.0.extend(promotions);
             dirty.1.extend(coupons);
-        }
-    }
-}
-
-/// The worker's name.
-pub const NAME: &str = "usage-reconciler";
-
-async fn run(reconciler: Weak<Reconciler>, workers: Arc<Workers>) {
-    workers.started(NAME);
-    let mut since_report = Duration::ZERO;
-    loop {
-        tokio::time::sleep(FLUSH_EVERY).await;
-        let Some(r) = reconciler.upgrade() else {
-            workers.stopped(NAME);
-            return;
-        };
-        r.flush().await;
-        since_report += FLUSH_EVERY;
-        if since_report >= Duration::from_secs(15) {
-            since_report = Duration::ZERO;
-            workers.ran(NAME, Ok(()));
         }
     }
 }

@@ -114,6 +114,11 @@ pub async fn notify_change(db: &impl ConnectionTrait, change: Change) -> Result<
     .map(|_| ())
 }
 
+/// Checks that PostgreSQL answers (one trivial statement).
+pub async fn ping(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(|_| ())
+}
+
 /// Escapes `%`, `_` and `\` so user text matches literally inside ILIKE.
 pub(crate) fn like_pattern(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);

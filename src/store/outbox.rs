@@ -1,4 +1,5 @@
-//! Outbox rows for the admin API: listing and putting DEAD rows back.
+//! Outbox rows for the admin API and operations: listing, putting DEAD
+//! rows back, the backlog's gauges, and waking the relays.
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
@@ -33,7 +34,7 @@ pub async fn retry(db: &impl ConnectionTrait, id: Uuid) -> AppResult<outbox_even
         .exec_with_returning(db)
         .await?;
     if let Some(row) = rows.into_iter().next() {
-        crate::outbox::relay::notify(db).await?;
+        wake_relays(db).await?;
         return Ok(row);
     }
     match Entity::find_by_id(id).one(db).await? {
@@ -43,4 +44,45 @@ pub async fn retry(db: &impl ConnectionTrait, id: Uuid) -> AppResult<outbox_even
             message: format!("only DEAD events can be retried; this one is {}", row.status),
         }),
     }
+}
+
+/// The NOTIFY channel that wakes the outbox relays.
+pub const CHANNEL: &str = "outbox";
+
+/// Wakes the relays (inside a writing transaction: delivered at its commit).
+pub async fn wake_relays(db: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
+    db.execute_unprepared(&format!("NOTIFY {CHANNEL}")).await.map(|_| ())
+}
+
+/// The outbox's backlog: PENDING and DEAD rows, and the age in seconds of
+/// the oldest PENDING one (0 when none).
+pub struct Backlog {
+    pub pending: i64,
+    pub dead: i64,
+    pub oldest_pending_secs: f64,
+}
+
+/// Reads the [`Backlog`] (one indexed aggregate over the rows not yet published).
+pub async fn backlog(db: &impl ConnectionTrait) -> Result<Backlog, sea_orm::DbErr> {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SELECT count(*) FILTER (WHERE status = 'PENDING') AS pending,
+                    count(*) FILTER (WHERE status = 'DEAD') AS dead,
+                    COALESCE(EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE status = 'PENDING')), 0)::float8 AS age
+             FROM outbox_events WHERE status IN ('PENDING', 'DEAD')",
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => Backlog {
+            pending: row.try_get("", "pending")?,
+            dead: row.try_get("", "dead")?,
+            oldest_pending_secs: row.try_get("", "age")?,
+        },
+        None => Backlog {
+            pending: 0,
+            dead: 0,
+            oldest_pending_secs: 0.0,
+        },
+    })
 }

@@ -261,3 +261,15 @@ pub async fn reconcile_counts(db: &impl ConnectionTrait, promotions: &[Uuid], co
     }
     Ok(())
 }
+
+/// Counted (not released) redemptions of a promotion now, from the committed rows.
+pub async fn counted_of_promotion(db: &impl ConnectionTrait, promotion: Uuid) -> AppResult<i64> {
+    let row = db
+        .query_one_raw(statement(
+            "SELECT count(*) AS n FROM redemption_promotions rp JOIN redemptions r ON r.id = rp.redemption_id
+             WHERE rp.promotion_id = $1 AND r.status = 'REDEEMED'",
+            vec![promotion.into()],
+        ))
+        .await?;
+    Ok(row.map(|r| r.try_get::<i64>("", "n")).transpose()?.unwrap_or(0))
+}

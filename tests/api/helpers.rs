@@ -134,6 +134,9 @@ fn init_logs() {
     }
 }
 
+/// Subscriptions one socket may hold in the test apps.
+pub const SUBSCRIPTIONS_PER_SOCKET: usize = 20;
+
 /// Spawns the real app on port 0 with a fresh database and Redis prefix.
 pub async fn spawn_app() -> TestApp {
     init_logs();
@@ -302,6 +305,7 @@ async fn spawn_configured(
         introspection: true,
         rate_limit_per_second: 0,
         max_ws_connections: 1_000,
+        max_subscriptions_per_socket: SUBSCRIPTIONS_PER_SOCKET,
     };
     adjust_serve(&mut serve);
     let app = App::build(config, serve, false)

@@ -7,6 +7,7 @@
 
 mod helpers;
 
+mod architecture;
 mod campaigns;
 mod contract_check;
 mod coupon_batches;

@@ -5,7 +5,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use promotions::outbox::relay::{self, RelayConfig};
+use promotions::outbox::relay::RelayConfig;
+use promotions::workers::Supervisor;
+use promotions::workers::relay::Relay;
 use redis::aio::ConnectionManager;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
@@ -153,17 +155,10 @@ async fn two_relays_drain_ten_thousand_events_once_each_in_order_per_aggregate()
         max_attempts: 10,
         retry_base: Duration::from_millis(100),
     };
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut relays = Vec::new();
+    let relays = Supervisor::new(Default::default());
     for _ in 0..2 {
         let conn: ConnectionManager = redis.get_connection_manager().await.unwrap();
-        relays.push(tokio::spawn(relay::run(
-            app.db.clone(),
-            conn,
-            config.clone(),
-            Default::default(),
-            stopped.clone(),
-        )));
+        relays.spawn(Relay::new(app.db.clone(), conn, config.clone()));
     }
     until("drained", Duration::from_secs(60), async || {
         let r = &rows(
@@ -174,10 +169,7 @@ async fn two_relays_drain_ten_thousand_events_once_each_in_order_per_aggregate()
         r.try_get::<i64>("", "n").unwrap() == 0
     })
     .await;
-    stop.send(true).unwrap();
-    for r in relays {
-        r.await.unwrap();
-    }
+    relays.shutdown().await;
     let events = stream(&app.redis_url, &key).await;
     assert_eq!(events.len(), 10_000);
     let ids: HashSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();

@@ -488,7 +488,7 @@ async fn sockets_and_subscriptions_per_socket_are_bounded() {
         next_json(&mut first, Duration::from_secs(2)).await.unwrap()["type"],
         "connection_ack"
     );
-    let max = promotions::http::MAX_SUBSCRIPTIONS_PER_CONNECTION;
+    let max = crate::helpers::SUBSCRIPTIONS_PER_SOCKET;
     for id in 0..=max {
         let message = json!({ "id": id.to_string(), "type": "subscribe", "payload": { "query": "subscription { usageUpdated { orderId } }" } });
         first.send(Message::text(message.to_string())).await.unwrap();

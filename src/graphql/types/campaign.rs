@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::common::{Conn, UsageStats, connection, page_request};
 use super::promotion::PromotionObject;
-use crate::app::AppState;
 use crate::domain::campaign::{self as domain, CampaignDraft};
+use crate::state::AppState;
 use crate::store::{campaigns, promotions};
 
 /// A campaign's lifecycle state.

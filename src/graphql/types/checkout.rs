@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::promotion::PromotionObject;
-use crate::app::AppState;
 use crate::domain::cart::{Cart, CartDraft, CustomerDraft, LineDraft};
 use crate::domain::engine::{self, PricedCart};
 use crate::error::AppResult;
 use crate::graphql::scalars::Long;
+use crate::state::AppState;
 use crate::store::promotions;
 use crate::store::redemptions::Redemption;
 

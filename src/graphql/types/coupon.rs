@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 
 use super::common::{Conn, connection, page_request, parse_id};
 use super::promotion::PromotionObject;
-use crate::app::AppState;
 use crate::domain::code_pattern::BatchDraft;
 use crate::domain::coupon::{self as domain, CouponDraft, TermsUpdate, Update};
 use crate::error::AppError;
 use crate::graphql::loaders::Loaders;
+use crate::state::AppState;
 use crate::store::coupons::{self, CouponOwner};
 use crate::store::entities::coupon_batch;
 

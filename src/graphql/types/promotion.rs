@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 use super::campaign::CampaignObject;
 use super::common::{Conn, UsageStats, connection, page_request, parse_id};
 use super::coupon::CouponObject;
-use crate::app::AppState;
 use crate::domain::promotion::{self as domain, ActionDraft, ConditionDraft, PromotionDraft, TargetDraft, TierDraft};
 use crate::error::AppError;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::scalars::Long;
+use crate::state::AppState;
 use crate::store::coupons::CouponOwner;
 use crate::store::{coupons, promotions};
 

@@ -1,10 +1,6 @@
-//! The background workers' shared lifecycle record: each worker reports
-//! when it starts, every run (with its failure, if any) and when it stops;
-//! `/health/detailed` shows the record. Workers: `outbox-relay` (publishes
-//! events), `usage-reconciler` (stored counts, stale reservations, drifted
-//! counters), `housekeeping` (expiry, outbox retention) and
-//! `coupon-generator` (large coupon batches). They run inside `serve` (RUN_WORKERS=true, the default) or
-//! alone as `promotions worker`. The same record feeds `/metrics`.
+//! The workers' lifecycle record: each worker reports when it starts, every
+//! run (with its failure, if any) and when it stops; `/health/detailed`
+//! shows the record and `/metrics` counts it.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -28,20 +24,20 @@ pub struct WorkerState {
 
 /// The record of this process's workers, also as Prometheus counters
 /// (`worker_runs_total`, `worker_failures_total`, `worker_running`).
-pub struct Workers {
+pub struct Record {
     states: Mutex<BTreeMap<&'static str, WorkerState>>,
     runs: IntCounterVec,
     failures: IntCounterVec,
     running: IntGaugeVec,
 }
 
-impl Default for Workers {
+impl Default for Record {
     fn default() -> Self {
         Self::new(&Registry::new())
     }
 }
 
-impl Workers {
+impl Record {
     /// A record whose counters are registered in `registry`.
     pub fn new(registry: &Registry) -> Self {
         let runs = IntCounterVec::new(
@@ -125,56 +121,5 @@ impl Workers {
             .values()
             .cloned()
             .collect()
-    }
-}
-
-/// How a worker waits for work: a PostgreSQL `LISTEN` on its channel, with a
-/// polling fallback (and plain polling while the listener cannot connect).
-pub struct Wakeup {
-    channel: &'static str,
-    poll: std::time::Duration,
-    listener: Option<sea_orm::sqlx::postgres::PgListener>,
-}
-
-impl Wakeup {
-    /// Waits on NOTIFY `channel`, or `poll` at most.
-    pub fn new(channel: &'static str, poll: std::time::Duration) -> Self {
-        Self {
-            channel,
-            poll,
-            listener: None,
-        }
-    }
-
-    /// Returns on a notification, after `poll`, or when `stop` fires or has
-    /// fired (then true, at once).
-    pub async fn wait(
-        &mut self,
-        db: &sea_orm::DatabaseConnection,
-        stop: &mut tokio::sync::watch::Receiver<bool>,
-    ) -> bool {
-        if *stop.borrow() {
-            return true;
-        }
-        if self.listener.is_none()
-            && let Ok(mut l) =
-                sea_orm::sqlx::postgres::PgListener::connect_with(db.get_postgres_connection_pool()).await
-            && l.listen(self.channel).await.is_ok()
-        {
-            self.listener = Some(l);
-        }
-        let poll = self.poll;
-        let wake = async {
-            match self.listener.as_mut() {
-                Some(l) => {
-                    let _ = tokio::time::timeout(poll, l.try_recv()).await;
-                }
-                None => tokio::time::sleep(poll).await,
-            }
-        };
-        tokio::select! {
-            _ = wake => false,
-            _ = stop.changed() => true,
-        }
     }
 }

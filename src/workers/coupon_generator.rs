@@ -1,4 +1,4 @@
-//! The batch worker: generates the codes of large coupon batches.
+//! The `coupon-generator` worker: generates the codes of large coupon batches.
 //!
 //! It claims the oldest unfinished batch nobody holds under a lease, then
 //! generates it chunk by chunk ([`coupon_batches::generate_chunk`]), each
@@ -8,20 +8,17 @@
 //! twice. On shutdown the worker finishes its chunk and hands the lease back.
 //! Woken by `NOTIFY coupon_batches`, with a polling fallback.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, TransactionTrait};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::{Wakeup, Worker};
 use crate::admin::coupon_batches::{self, CHANNEL, CHUNK};
 use crate::error::AppResult;
 use crate::store::coupon_batches as repo;
-use crate::workers::{Wakeup, Workers};
 
-/// The worker's name.
-pub const NAME: &str = "coupon-generator";
 /// Polling fallback (also how soon an expired lease is noticed).
 const POLL_EVERY: Duration = Duration::from_secs(1);
 
@@ -39,12 +36,13 @@ async fn step(db: &DatabaseConnection, id: Uuid, owner: Uuid, lease: Duration) -
     Ok(batch.finished_at.is_none())
 }
 
-/// Claims and generates batches until none is left or `stop` fires.
-async fn drain(db: &DatabaseConnection, owner: Uuid, lease: Duration, stop: &watch::Receiver<bool>) -> AppResult<()> {
+/// Claims and generates batches until none is left or `stop` fires (the
+/// batch in hand is handed back then).
+async fn drain(db: &DatabaseConnection, owner: Uuid, lease: Duration, stop: &CancellationToken) -> AppResult<()> {
     while let Some(batch) = repo::claim(db, owner, lease).await? {
         tracing::info!(batch.id = %batch.id, generated = batch.generated, requested = batch.requested, "generating a coupon batch");
         loop {
-            if *stop.borrow() {
+            if stop.is_cancelled() {
                 repo::let_go(db, batch.id, owner).await?;
                 return Ok(());
             }
@@ -56,21 +54,36 @@ async fn drain(db: &DatabaseConnection, owner: Uuid, lease: Duration, stop: &wat
     Ok(())
 }
 
-/// Runs the worker until `stop` fires; `lease` is how long a silent worker keeps a batch.
-pub async fn run(db: DatabaseConnection, lease: Duration, workers: Arc<Workers>, mut stop: watch::Receiver<bool>) {
-    workers.started(NAME);
-    let owner = Uuid::now_v7();
-    let mut wakeup = Wakeup::new(CHANNEL, POLL_EVERY);
-    loop {
-        let outcome = drain(&db, owner, lease, &stop).await.map_err(|e| {
-            let message = e.into_cause();
-            tracing::warn!(error = %message, "coupon generation failed; retrying");
-            message
-        });
-        workers.ran(NAME, outcome);
-        if wakeup.wait(&db, &mut stop).await {
-            workers.stopped(NAME);
-            return;
+/// The coupon generator of one process.
+pub struct CouponGenerator {
+    db: DatabaseConnection,
+    lease: Duration,
+    owner: Uuid,
+    wakeup: Wakeup,
+}
+
+impl CouponGenerator {
+    /// `lease`: how long a silent worker keeps a batch.
+    pub fn new(db: DatabaseConnection, lease: Duration) -> Self {
+        Self {
+            db,
+            lease,
+            owner: Uuid::now_v7(),
+            wakeup: Wakeup::new(CHANNEL, POLL_EVERY),
         }
+    }
+}
+
+impl Worker for CouponGenerator {
+    const NAME: &'static str = "coupon-generator";
+
+    async fn run_once(&mut self, stop: &CancellationToken) -> Result<(), String> {
+        drain(&self.db, self.owner, self.lease, stop)
+            .await
+            .map_err(|e| e.into_cause())
+    }
+
+    async fn wait(&mut self) {
+        self.wakeup.wait(&self.db).await;
     }
 }
