@@ -17,9 +17,11 @@
 
 use std::time::Duration;
 
-use async_graphql::{Context, ErrorExtensions, Guard};
+use async_graphql::{Context, Guard};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+
+use crate::error::{AppError, AppResult};
 
 /// A caller's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -57,17 +59,6 @@ pub struct Caller {
     pub role: Role,
 }
 
-/// Why a token was refused (the message the client gets).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unauthenticated(pub String);
-
-impl Unauthenticated {
-    /// As a GraphQL error with code UNAUTHENTICATED.
-    pub fn to_error(&self) -> async_graphql::Error {
-        async_graphql::Error::new(self.0.clone()).extend_with(|_, e| e.set("code", "UNAUTHENTICATED"))
-    }
-}
-
 /// Checks tokens.
 #[derive(Clone)]
 pub struct Verifier {
@@ -102,8 +93,8 @@ impl Verifier {
     }
 
     /// The caller of an `Authorization` header value.
-    pub fn verify(&self, authorization: Option<&str>) -> Result<Caller, Unauthenticated> {
-        let refuse = |why: &str| Unauthenticated(why.to_owned());
+    pub fn verify(&self, authorization: Option<&str>) -> AppResult<Caller> {
+        let refuse = |why: &str| AppError::Unauthenticated(why.to_owned());
         let header =
             authorization.ok_or_else(|| refuse("a bearer token is required (Authorization: Bearer <token>)"))?;
         let token = header
@@ -167,13 +158,11 @@ pub struct Allow(pub Roles);
 impl Guard for Allow {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
         match ctx.data_opt::<Caller>() {
-            None => Err(Unauthenticated("a bearer token is required".into()).to_error()),
+            None => Err(AppError::Unauthenticated("a bearer token is required".into()).into()),
             Some(caller) if self.0.contains(&caller.role) => Ok(()),
-            Some(caller) => Err(async_graphql::Error::new(format!(
-                "the role {:?} may not use this field",
-                caller.role
-            ))
-            .extend_with(|_, e| e.set("code", "FORBIDDEN"))),
+            Some(caller) => {
+                Err(AppError::Forbidden(format!("the role {:?} may not use this field", caller.role)).into())
+            }
         }
     }
 }
@@ -193,11 +182,11 @@ mod tests {
         let verifier = Verifier::new(SECRET, None).unwrap();
         let token = issue(SECRET, Role::Checkout, "shop-1", Duration::from_secs(60)).unwrap();
         assert_eq!(
-            verifier.verify(Some(&bearer(&token))),
-            Ok(Caller {
+            verifier.verify(Some(&bearer(&token))).unwrap(),
+            Caller {
                 subject: "shop-1".into(),
                 role: Role::Checkout
-            })
+            }
         );
     }
 
@@ -231,8 +220,10 @@ mod tests {
             (Some(bearer(&foreign)), "signature"),
             (Some(bearer(&expired)), "expired"),
         ] {
-            let refused = verifier.verify(header.as_deref()).unwrap_err();
-            assert!(refused.0.contains(why), "{header:?}: {}", refused.0);
+            let Err(AppError::Unauthenticated(refused)) = verifier.verify(header.as_deref()) else {
+                panic!("{header:?} was not refused as unauthenticated");
+            };
+            assert!(refused.contains(why), "{header:?}: {refused}");
         }
     }
 

@@ -1,8 +1,11 @@
 //! The error policy of the service.
 //!
 //! Every failure a client can see is an [`AppError`]; each variant says the
-//! GraphQL `extensions.code` it becomes. Input problems name the offending
-//! input path in `extensions.field`. Infrastructure failures convert with
+//! GraphQL `extensions.code` it becomes and the HTTP status it has where it
+//! refuses a whole request (authentication, rate limit, a body that is not
+//! GraphQL, the CSV export): one rendering, [`AppError::parts`], for both.
+//! No error code is written anywhere else. Input problems name the
+//! offending input path in `extensions.field`. Infrastructure failures convert with
 //! `From` and become UNAVAILABLE (a dependency is unreachable: retry later)
 //! or INTERNAL (a bug or corrupt data): both are logged once, here, with
 //! their cause chain, and the client gets a generic message.
@@ -14,42 +17,90 @@
 //! blanket `From<T: Display>` away, so `?` in a resolver always goes
 //! through [`From<AppError> for async_graphql::Error`] and never loses the code.
 
+use std::time::Duration;
+
 use async_graphql::ErrorExtensions;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
 
 use crate::domain::Invalid;
+
+/// The code of errors async-graphql raises itself (it gives only a
+/// message): see `graphql::ensure_codes`.
+pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
 
 /// A failure, as the client will see it.
 #[derive(Debug)]
 pub enum AppError {
-    /// BAD_USER_INPUT: the input breaks a rule; `field` names it.
-    BadInput { field: String, message: String },
-    /// NOT_FOUND: a mutation named something that does not exist.
+    /// BAD_USER_INPUT, 400: the input breaks a rule; `field` names it
+    /// (None: the request as a whole, such as a body that is not JSON).
+    BadInput { field: Option<String>, message: String },
+    /// BAD_USER_INPUT, 413: the request body is larger than MAX_BODY_BYTES.
+    TooLarge(String),
+    /// UNAUTHENTICATED, 401 with `WWW-Authenticate: Bearer`: no valid token.
+    Unauthenticated(String),
+    /// FORBIDDEN, 403: the token's role may not do this.
+    Forbidden(String),
+    /// NOT_FOUND, 404: the request named something that does not exist.
     NotFound { field: String, message: String },
-    /// CONFLICT: the change collides with stored data (duplicate code, a move
-    /// the current state does not allow).
+    /// CONFLICT, 409: the change collides with stored data (duplicate code,
+    /// a move the current state does not allow).
     Conflict { field: Option<String>, message: String },
-    /// UNAVAILABLE: PostgreSQL or Redis cannot be reached; nothing was changed.
+    /// RATE_LIMITED, 429 (with `Retry-After` and `extensions.retryAfter`
+    /// when known): too many requests or sockets.
+    RateLimited {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// UNAVAILABLE, 503: PostgreSQL or Redis cannot be reached; nothing was changed.
     Unavailable(String),
-    /// INTERNAL: a bug or stored data that fails to decode; logged, generic to the client.
+    /// INTERNAL, 500: a bug or stored data that fails to decode; logged, generic to the client.
     Internal(String),
+}
+
+/// An error as the client sees it: code, message and extensions.
+pub struct Parts {
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+    pub retry_after: Option<Duration>,
+    pub trace_id: Option<String>,
 }
 
 impl AppError {
     /// The `extensions.code` of this error.
     pub fn code(&self) -> &'static str {
         match self {
-            AppError::BadInput { .. } => "BAD_USER_INPUT",
+            AppError::BadInput { .. } | AppError::TooLarge(_) => BAD_USER_INPUT,
+            AppError::Unauthenticated(_) => "UNAUTHENTICATED",
+            AppError::Forbidden(_) => "FORBIDDEN",
             AppError::NotFound { .. } => "NOT_FOUND",
             AppError::Conflict { .. } => "CONFLICT",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Unavailable(_) => "UNAVAILABLE",
             AppError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The HTTP status of a request this error refuses as a whole.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadInput { .. } => StatusCode::BAD_REQUEST,
+            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AppError::Conflict { .. } => StatusCode::CONFLICT,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     /// BAD_USER_INPUT on `field`.
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
         AppError::BadInput {
-            field: field.into(),
+            field: Some(field.into()),
             message: message.into(),
         }
     }
@@ -74,14 +125,59 @@ impl AppError {
     pub fn corrupt_row(table: &str, id: impl std::fmt::Display, why: impl std::fmt::Display) -> Self {
         AppError::Internal(format!("stored row {table}/{id} cannot be decoded: {why}"))
     }
+
+    /// What the client sees; an infrastructure failure is logged here, once,
+    /// with its cause, and the client gets a generic message and the trace id.
+    pub fn parts(self) -> Parts {
+        let code = self.code();
+        let mut retry = None;
+        let (message, field) = match self {
+            AppError::BadInput { field, message } | AppError::Conflict { field, message } => (message, field),
+            AppError::NotFound { field, message } => (message, Some(field)),
+            AppError::TooLarge(message) | AppError::Unauthenticated(message) | AppError::Forbidden(message) => {
+                (message, None)
+            }
+            AppError::RateLimited { message, retry_after } => {
+                retry = retry_after;
+                (message, None)
+            }
+            AppError::Unavailable(cause) => {
+                tracing::warn!(error.cause = %cause, "dependency unavailable");
+                (
+                    "a dependency is unavailable, nothing was changed; retry later".to_owned(),
+                    None,
+                )
+            }
+            AppError::Internal(cause) => {
+                tracing::error!(error.cause = %cause, "internal error");
+                ("internal error".to_owned(), None)
+            }
+        };
+        let message = match &field {
+            Some(f) if code == BAD_USER_INPUT => format!("{f}: {message}"),
+            _ => message,
+        };
+        let trace_id = matches!(code, "INTERNAL" | "UNAVAILABLE")
+            .then(crate::telemetry::current_trace_id)
+            .flatten();
+        Parts {
+            code,
+            message,
+            field,
+            retry_after: retry,
+            trace_id,
+        }
+    }
+}
+
+/// `retryAfter` in seconds, as the extensions carry it (at least 1 ms).
+fn seconds(retry_after: Duration) -> f64 {
+    retry_after.as_secs_f64().max(0.001)
 }
 
 impl From<Invalid> for AppError {
     fn from(invalid: Invalid) -> Self {
-        AppError::BadInput {
-            field: invalid.field,
-            message: invalid.message,
-        }
+        AppError::bad_input(invalid.field, invalid.message)
     }
 }
 
@@ -109,38 +205,48 @@ impl From<redis::RedisError> for AppError {
 
 impl From<AppError> for async_graphql::Error {
     fn from(err: AppError) -> Self {
-        let code = err.code();
-        let (message, field) = match err {
-            AppError::BadInput { field, message } | AppError::NotFound { field, message } => (message, Some(field)),
-            AppError::Conflict { field, message } => (message, field),
-            AppError::Unavailable(cause) => {
-                tracing::warn!(error.cause = %cause, "dependency unavailable");
-                (
-                    "a dependency is unavailable, nothing was changed; retry later".to_owned(),
-                    None,
-                )
+        let parts = err.parts();
+        async_graphql::Error::new(parts.message).extend_with(|_, ext| {
+            ext.set("code", parts.code);
+            if let Some(field) = &parts.field {
+                ext.set("field", field.as_str());
             }
-            AppError::Internal(cause) => {
-                tracing::error!(error.cause = %cause, "internal error");
-                ("internal error".to_owned(), None)
+            if let Some(retry_after) = parts.retry_after {
+                ext.set("retryAfter", seconds(retry_after));
             }
-        };
-        let message = match &field {
-            Some(f) if code == "BAD_USER_INPUT" => format!("{f}: {message}"),
-            _ => message,
-        };
-        let trace_id = matches!(code, "INTERNAL" | "UNAVAILABLE")
-            .then(crate::telemetry::current_trace_id)
-            .flatten();
-        async_graphql::Error::new(message).extend_with(|_, ext| {
-            ext.set("code", code);
-            if let Some(field) = field {
-                ext.set("field", field);
-            }
-            if let Some(trace_id) = trace_id {
-                ext.set("traceId", trace_id);
+            if let Some(trace_id) = &parts.trace_id {
+                ext.set("traceId", trace_id.as_str());
             }
         })
+    }
+}
+
+/// A request refused as a whole: the error's status and
+/// `{"errors": [{message, extensions}]}`, as a GraphQL response would hold it.
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let parts = self.parts();
+        let mut extensions = serde_json::json!({ "code": parts.code });
+        if let Some(field) = &parts.field {
+            extensions["field"] = field.as_str().into();
+        }
+        if let Some(retry_after) = parts.retry_after {
+            extensions["retryAfter"] = seconds(retry_after).into();
+        }
+        if let Some(trace_id) = &parts.trace_id {
+            extensions["traceId"] = trace_id.as_str().into();
+        }
+        let body = serde_json::json!({ "errors": [{ "message": parts.message, "extensions": extensions }] });
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(retry_after) = parts.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
+        }
+        response
     }
 }
 

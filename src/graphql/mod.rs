@@ -61,7 +61,7 @@ pub fn ensure_codes(errors: &mut [async_graphql::ServerError]) {
         if extensions.get("code").is_some() {
             continue;
         }
-        extensions.set("code", "BAD_USER_INPUT");
+        extensions.set("code", crate::error::BAD_USER_INPUT);
         if let Some(field) = named_input(&error.message) {
             extensions.set("field", field);
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_graphql::futures_util::Stream;
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ErrorExtensions, ID, Result, SimpleObject, Subscription as GqlSubscription};
+use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription as GqlSubscription};
 use chrono::{DateTime, Utc};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
@@ -62,11 +62,11 @@ impl SubscriptionSlots {
         };
         match slots.free.clone().try_acquire_owned() {
             Ok(permit) => Ok(Some(permit)),
-            Err(_) => Err(async_graphql::Error::new(format!(
-                "this socket holds the most subscriptions it may ({})",
-                slots.capacity
-            ))
-            .extend_with(|_, e| e.set("code", "RATE_LIMITED"))),
+            Err(_) => Err(AppError::RateLimited {
+                message: format!("this socket holds the most subscriptions it may ({})", slots.capacity),
+                retry_after: None,
+            }
+            .into()),
         }
     }
 }

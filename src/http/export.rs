@@ -8,14 +8,15 @@ use async_graphql::futures_util::Stream;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use super::{caller_of, refusal, unauthenticated};
+use super::caller_of;
 use crate::auth::{Role, Verifier};
+use crate::error::AppError;
 use crate::state::AppState;
 use crate::store::coupon_batches;
 
@@ -35,25 +36,21 @@ async fn codes_csv(
     Path(id): Path<String>,
 ) -> Response {
     match caller_of(&verifier, &headers) {
-        Err(why) => return unauthenticated(&why),
+        Err(refused) => return refused.into_response(),
         Ok(caller) if caller.role != Role::Admin => {
-            return refusal(StatusCode::FORBIDDEN, "FORBIDDEN", "only admins may export codes", None);
+            return AppError::Forbidden("only admins may export codes".into()).into_response();
         }
         Ok(_) => {}
     }
     let Ok(id) = id.parse::<Uuid>() else {
-        return refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", "not a batch id", Some("id"));
+        return AppError::bad_input("id", "not a batch id").into_response();
     };
     match coupon_batches::find(&db, id).await {
         Ok(Some(_)) => {}
-        Ok(None) => {
-            let message = format!("no coupon batch with id {id}");
-            return refusal(StatusCode::NOT_FOUND, "NOT_FOUND", &message, Some("id"));
-        }
+        Ok(None) => return AppError::not_found("id", format!("no coupon batch with id {id}")).into_response(),
         Err(e) => {
             tracing::warn!(error = %e.into_cause(), "coupon export failed");
-            let message = "the codes cannot be read now; retry later";
-            return refusal(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", message, None);
+            return AppError::Unavailable("the codes cannot be read now; retry later".into()).into_response();
         }
     }
     (

@@ -25,7 +25,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocketUpgrade};
 use axum::extract::{MatchedPath, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Json, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -33,8 +33,9 @@ use tokio::sync::{Semaphore, watch};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{Caller, Unauthenticated, Verifier};
+use crate::auth::{Caller, Verifier};
 use crate::config::ServeConfig;
+use crate::error::{AppError, AppResult};
 use crate::graphql::documents::Documents;
 use crate::graphql::query::PREVIEW_ROLES;
 use crate::graphql::subscription::SubscriptionSlots;
@@ -120,47 +121,9 @@ pub fn router(
     )
 }
 
-/// A JSON error body `{"errors": [...]}` with one coded error.
-pub(crate) fn refusal(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
-    let mut extensions = serde_json::json!({ "code": code });
-    if let Some(field) = field {
-        extensions["field"] = field.into();
-    }
-    error_response(status, message, extensions)
-}
-
-/// `{"errors": [{message, extensions}]}` with `status`.
-fn error_response(status: StatusCode, message: &str, extensions: serde_json::Value) -> Response {
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": extensions }] });
-    (status, Json(body)).into_response()
-}
-
 /// The caller named by a request's `Authorization` header.
-pub(crate) fn caller_of(verifier: &Verifier, headers: &HeaderMap) -> Result<Caller, Unauthenticated> {
+pub(crate) fn caller_of(verifier: &Verifier, headers: &HeaderMap) -> AppResult<Caller> {
     verifier.verify(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
-}
-
-/// 401 with the reason, for a request without a valid token.
-pub(crate) fn unauthenticated(why: &Unauthenticated) -> Response {
-    let mut response = refusal(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", &why.0, None);
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    response
-}
-
-/// 429 with RATE_LIMITED, `extensions.retryAfter` (seconds) and a Retry-After header.
-fn rate_limited(retry_after: std::time::Duration) -> Response {
-    let seconds = retry_after.as_secs_f64().max(0.001);
-    let mut response = error_response(
-        StatusCode::TOO_MANY_REQUESTS,
-        &format!("too many requests; retry in {seconds:.3} s"),
-        serde_json::json!({ "code": "RATE_LIMITED", "retryAfter": seconds }),
-    );
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.as_secs().max(1)));
-    response
 }
 
 /// The deepest nesting of `{`, `[` and `(` in a document's text (strings
@@ -186,12 +149,11 @@ fn nesting(query: &str) -> usize {
 /// at once; it ends cleanly when the service shuts down.
 async fn subscribe(State(api): State<Arc<Api>>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
     let Ok(permit) = api.sockets.clone().try_acquire_owned() else {
-        return refusal(
-            StatusCode::TOO_MANY_REQUESTS,
-            "RATE_LIMITED",
-            "too many open subscription sockets; retry later",
-            None,
-        );
+        return AppError::RateLimited {
+            message: "too many open subscription sockets; retry later".into(),
+            retry_after: None,
+        }
+        .into_response();
     };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
@@ -209,7 +171,7 @@ async fn subscribe(State(api): State<Arc<Api>>, protocol: GraphQLProtocol, upgra
                     .get("Authorization")
                     .or_else(|| payload.get("authorization"))
                     .and_then(|v| v.as_str());
-                let caller = verifier.verify(header).map_err(|e| e.to_error())?;
+                let caller = verifier.verify(header).map_err(async_graphql::Error::from)?;
                 let mut data = async_graphql::Data::default();
                 data.insert(caller);
                 data.insert(SubscriptionSlots::new(slots));
@@ -246,16 +208,26 @@ async fn graphiql() -> impl IntoResponse {
 async fn execute(State(api): State<Arc<Api>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let caller = match caller_of(&api.verifier, &headers) {
         Ok(caller) => caller,
-        Err(why) => return unauthenticated(&why),
+        Err(refused) => return refused.into_response(),
     };
     if let Err(retry_after) = api.limiter.admit(&caller.subject).await {
-        return rate_limited(retry_after);
+        let seconds = retry_after.as_secs_f64().max(0.001);
+        return AppError::RateLimited {
+            message: format!("too many requests; retry in {seconds:.3} s"),
+            retry_after: Some(retry_after),
+        }
+        .into_response();
     }
     let body = match body {
         Ok(body) => body,
         Err(rejection) => {
             let message = format!("the request body could not be read: {}", rejection.body_text());
-            return refusal(rejection.status(), "BAD_USER_INPUT", &message, None);
+            return if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::TooLarge(message)
+            } else {
+                AppError::BadInput { field: None, message }
+            }
+            .into_response();
         }
     };
     let (requests, batched) = match read_request(&body) {
@@ -273,7 +245,7 @@ async fn execute(State(api): State<Arc<Api>>, headers: HeaderMap, body: Result<B
         }
         Ok(Body::Batch(requests)) if requests.len() > MAX_BATCH => {
             let message = format!("a batch holds at most {MAX_BATCH} requests");
-            return refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, None);
+            return AppError::BadInput { field: None, message }.into_response();
         }
         Ok(Body::Batch(requests)) => {
             if let Some(refused) = requests.iter().find_map(|r| too_deep(&r.query)) {
@@ -329,14 +301,14 @@ fn too_deep(query: &str) -> Option<Response> {
     let deepest = nesting(query);
     (deepest > MAX_NESTING).then(|| {
         let message = format!("the document nests {deepest} levels; at most {MAX_NESTING} are accepted");
-        refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, Some("query"))
+        AppError::bad_input("query", message).into_response()
     })
 }
 
 /// 400 for a body that is not a GraphQL request.
 fn not_graphql(why: &serde_json::Error) -> Response {
     let message = format!("the request is not a GraphQL request: {why}");
-    refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, None)
+    AppError::BadInput { field: None, message }.into_response()
 }
 
 /// A request body: one GraphQL request, or a batch of them (a JSON array).

@@ -2,14 +2,21 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
+use super::UniqueKey;
 use super::entities::coupon;
 use super::page::{self, Page, PageRequest};
 use crate::domain::coupon::{Coupon, CouponDefinition};
 use crate::domain::validation::Window;
 use crate::error::{AppError, AppResult};
+
+/// Codes are unique across the service.
+const CODE_KEY: UniqueKey = UniqueKey {
+    constraint: "coupons_code_key",
+    field: "input.code",
+};
 
 /// Which coupons a page lists.
 #[derive(Debug, Clone, Copy)]
@@ -64,13 +71,7 @@ pub async fn insert(
     }
     .insert(db)
     .await
-    .map_err(|err| match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => AppError::Conflict {
-            field: Some("input.code".into()),
-            message: format!("the code {} is already taken", def.code),
-        },
-        _ => err.into(),
-    })?;
+    .map_err(|err| super::conflict_on(err, &[CODE_KEY], || format!("the code {} is already taken", def.code)))?;
     Ok(decode(row))
 }
 

@@ -18,6 +18,8 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 
+use crate::error::AppError;
+
 /// Opens the pool, creating the database first when the server has none of
 /// that name (so a fresh machine needs no manual `createdb`).
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
@@ -112,6 +114,38 @@ pub async fn notify_change(db: &impl ConnectionTrait, change: Change) -> Result<
     ))
     .await
     .map(|_| ())
+}
+
+/// A unique index the API reports as CONFLICT on an input field.
+pub(crate) struct UniqueKey {
+    /// The index or constraint, as the migration names it.
+    pub constraint: &'static str,
+    /// The input path the clash is reported on.
+    pub field: &'static str,
+}
+
+/// The one mapping of unique violations: a violation of one of `keys`
+/// becomes CONFLICT on that key's field with `message`; any other error
+/// converts as usual (a violation of an index nobody named is a bug:
+/// INTERNAL). The constraint's name comes from PostgreSQL's error fields,
+/// not from parsing its message.
+pub(crate) fn conflict_on(err: DbErr, keys: &[UniqueKey], message: impl FnOnce() -> String) -> AppError {
+    use sea_orm::RuntimeErr;
+    use sea_orm::sqlx::Error as SqlxError;
+    let violated = match &err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => match e.as_ref() {
+            SqlxError::Database(e) if e.is_unique_violation() => e.constraint(),
+            _ => None,
+        },
+        _ => None,
+    };
+    match violated.and_then(|name| keys.iter().find(|k| k.constraint == name)) {
+        Some(key) => AppError::Conflict {
+            field: Some(key.field.to_owned()),
+            message: message(),
+        },
+        None => err.into(),
+    }
 }
 
 /// Checks that PostgreSQL answers (one trivial statement).
