@@ -9,11 +9,12 @@ pub mod relay;
 pub use bell::Bell;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::ConnectionTrait;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
+use crate::store::outbox::{self, NewEvent};
 
 /// An event to record with a change.
 #[derive(Debug, Clone)]
@@ -45,6 +46,18 @@ impl Event {
             payload,
         })
     }
+
+    /// The row that records this event as `id`, created `now`.
+    pub fn row(&self, id: Uuid, now: DateTime<Utc>) -> NewEvent<'_> {
+        NewEvent {
+            id,
+            aggregate_type: self.aggregate_type,
+            aggregate_id: &self.aggregate_id,
+            event_type: self.event_type,
+            payload: &self.payload,
+            created_at: now,
+        }
+    }
 }
 
 /// Writes `event` as a PENDING row in the caller's transaction and wakes
@@ -66,24 +79,6 @@ pub async fn record(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>)
 
 async fn insert(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>, notify: bool) -> AppResult<Uuid> {
     let id = Uuid::now_v7();
-    db.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "WITH o AS (
-             INSERT INTO outbox_events (id, aggregate_type, aggregate_id, event_type, payload, status, attempts,
-                                        created_at, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5, 'PENDING', 0, $6, $6) RETURNING id)
-         SELECT pg_notify($7, '') FROM o WHERE $8",
-        [
-            id.into(),
-            event.aggregate_type.into(),
-            event.aggregate_id.into(),
-            event.event_type.into(),
-            event.payload.into(),
-            now.into(),
-            crate::store::outbox::CHANNEL.into(),
-            notify.into(),
-        ],
-    ))
-    .await?;
+    outbox::insert(db, &event.row(id, now), notify).await?;
     Ok(id)
 }

@@ -270,7 +270,7 @@ impl Redemptions {
     }
 
     /// Records the redemption, its usage (PostgreSQL counts every pool
-    /// against its limit in force) and its event. Ok(Err(pool)): that
+    /// against its limit in force) and its event, in one statement. Ok(Err(pool)): that
     /// pool is full; nothing may be committed.
     async fn record(
         &self,
@@ -293,21 +293,6 @@ impl Redemptions {
                 amount: a.amount,
             })
             .collect();
-        let redemption = match redemptions::insert(
-            txn,
-            id,
-            order_id,
-            customer,
-            fingerprint,
-            &priced.cart,
-            &promotions,
-            now,
-        )
-        .await?
-        {
-            Ok(redemption) => redemption,
-            Err(pool) => return Ok(Err(pool)),
-        };
         let payload = serde_json::json!({
             "orderId": order_id,
             "customerId": customer,
@@ -321,8 +306,18 @@ impl Redemptions {
             })).collect::<Vec<_>>(),
         });
         let event = Event::new("redemption.created", "redemption", order_id, &payload)?;
-        outbox::record(txn, event, now).await?;
-        Ok(Ok(redemption))
+        redemptions::insert(
+            txn,
+            id,
+            order_id,
+            customer,
+            fingerprint,
+            &priced.cart,
+            &promotions,
+            &event.row(Uuid::now_v7(), now),
+            now,
+        )
+        .await
     }
 
     /// Gives an order's Redis reservations back (after a failure); logged,

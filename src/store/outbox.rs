@@ -1,14 +1,70 @@
-//! Outbox rows for the admin API and operations: listing, putting DEAD
-//! rows back, the backlog's gauges, and waking the relays.
+//! Outbox rows: writing one with a change, listing them for the admin API,
+//! putting DEAD rows back, the backlog's gauges, and waking the relays.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value};
 use uuid::Uuid;
 
 use super::entities::outbox_event::{self, Column, Entity};
 use super::page::{self, Page, PageRequest};
 use crate::error::{AppError, AppResult};
+
+/// An outbox row to write with a change: PENDING, due now.
+pub struct NewEvent<'a> {
+    pub id: Uuid,
+    pub aggregate_type: &'a str,
+    pub aggregate_id: &'a str,
+    pub event_type: &'a str,
+    pub payload: &'a serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The SQL that writes a [`NewEvent`] from parameters `$n .. $n+5` (in
+/// the order of [`NewEvent::values`]), for a statement of its own or a
+/// data-modifying CTE of a larger one.
+pub fn insert_sql(n: usize) -> String {
+    format!(
+        "INSERT INTO outbox_events (id, aggregate_type, aggregate_id, event_type, payload, status, attempts,
+                                    created_at, next_attempt_at)
+         VALUES (${}, ${}, ${}, ${}, ${}, 'PENDING', 0, ${}, ${}) RETURNING id",
+        n,
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4,
+        n + 5,
+        n + 5
+    )
+}
+
+impl NewEvent<'_> {
+    /// The parameters of [`insert_sql`].
+    pub fn values(&self) -> [Value; 6] {
+        [
+            self.id.into(),
+            self.aggregate_type.into(),
+            self.aggregate_id.into(),
+            self.event_type.into(),
+            self.payload.clone().into(),
+            self.created_at.into(),
+        ]
+    }
+}
+
+/// Writes `event` in the caller's transaction; `notify`: and wakes the
+/// relays at its commit. One statement.
+pub async fn insert(db: &impl ConnectionTrait, event: &NewEvent<'_>, notify: bool) -> Result<(), sea_orm::DbErr> {
+    let mut values = event.values().to_vec();
+    values.extend([CHANNEL.into(), notify.into()]);
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!("WITH o AS ({}) SELECT pg_notify($7, '') FROM o WHERE $8", insert_sql(1)),
+        values,
+    ))
+    .await
+    .map(|_| ())
+}
 
 /// A page of outbox rows, newest first, optionally of one status.
 pub async fn list(

@@ -7,6 +7,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
 use uuid::Uuid;
 
 use super::entities::redemption;
+use super::outbox::{self, NewEvent};
 use super::usage;
 use crate::domain::engine::PricedCart;
 use crate::domain::usage::{Pool, pools_for};
@@ -118,9 +119,10 @@ pub struct RecordedPromotion {
     pub amount: i64,
 }
 
-/// Inserts a REDEEMED redemption with its promotions, counting one use in
-/// each of their pools that has a limit in force. `Ok(Err(pool))`: that
-/// pool is full (the statement failed: the transaction must be rolled back).
+/// Inserts a REDEEMED redemption with its promotions and its outbox
+/// `event`, counting one use in each of their pools that has a limit in
+/// force. `Ok(Err(pool))`: that pool is full (the statement failed: the
+/// transaction must be rolled back).
 #[allow(clippy::too_many_arguments)]
 #[tracing::instrument(skip_all, fields(order.id = order_id))]
 pub async fn insert(
@@ -131,13 +133,15 @@ pub async fn insert(
     cart_hash: &str,
     result: &PricedCart,
     promotions: &[RecordedPromotion],
+    event: &NewEvent<'_>,
     now: DateTime<Utc>,
 ) -> AppResult<Result<Redemption, Pool>> {
     let pools = counted_pools(promotions.iter().map(|p| (p.promotion_id, p.coupon_id)), customer_id);
     let json = serde_json::to_value(result).map_err(|e| AppError::Internal(format!("redemption result: {e}")))?;
-    // One statement for the redemption, its promotions and its usage: a
-    // checkout's recording costs one round trip.
-    let sql = "WITH r AS (
+    // One statement for the redemption, its promotions, its usage and its
+    // event: a checkout's recording costs one round trip.
+    let sql = format!(
+        "WITH r AS (
             INSERT INTO redemptions (id, order_id, customer_id, status, currency, discount_total, cart_hash, result, created_at)
             VALUES ($1, $2, $3, 'REDEEMED', $4, $5, $6, $7, $8) RETURNING *
         ), p AS (
@@ -146,10 +150,12 @@ pub async fn insert(
             FROM unnest($9::uuid[], $10::text[], $11::bigint[]) AS x(promotion_id, coupon_id, amount)
         ), u AS (
             SELECT usage_take($12::text[], $13::uuid[], $14::text[]) AS taken
-        )
-        SELECT r.* FROM r, u";
+        ), o AS ({})
+        SELECT r.* FROM r, u",
+        outbox::insert_sql(15)
+    );
     let [scopes, owners, customers] = usage::arrays(&pools);
-    let values: Vec<Value> = vec![
+    let mut values: Vec<Value> = vec![
         id.into(),
         order_id.into(),
         customer_id.map(str::to_owned).into(),
@@ -169,8 +175,9 @@ pub async fn insert(
         owners,
         customers,
     ];
+    values.extend(event.values());
     let row = match redemption::Entity::find()
-        .from_raw_sql(statement(sql, values))
+        .from_raw_sql(statement(&sql, values))
         .one(db)
         .await
     {

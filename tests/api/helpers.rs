@@ -36,10 +36,23 @@ const TEST_DB_PREFIX: &str = "promotions_test_";
 const STALE_AFTER_SECS: u64 = 1800;
 
 fn template_name() -> String {
-    // The template changes whenever the migration list does.
-    let names: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
-    let digest = names
-        .join(",")
+    // The template changes whenever the migration list or any migration's
+    // source does (an edited migration must not meet a stale template).
+    let mut text: String = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect::<Vec<_>>()
+        .join(",");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migration/src");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the migration sources")
+        .map(|e| e.expect("a migration source").path())
+        .collect();
+    files.sort();
+    for file in files {
+        text.push_str(&std::fs::read_to_string(&file).expect("a readable migration source"));
+    }
+    let digest = text
         .bytes()
         .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
     format!("promotions_tpl_{digest:016x}")
