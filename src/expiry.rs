@@ -11,8 +11,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
 use uuid::Uuid;
 
-use crate::error::AppResult;
-use crate::outbox::{self, Event};
+use crate::error::{AppError, AppResult};
+use crate::outbox::events::Expiry;
+use crate::outbox::{self, Event, EventType};
 use crate::store::{self, Change};
 
 /// Rows handled per statement.
@@ -73,16 +74,26 @@ pub async fn expire(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Ex
         now,
     )
     .await?;
+    // The SQL builds each payload; the typed [`Expiry`] checks its shape.
+    let typed = |payload: &serde_json::Value| {
+        serde_json::from_value::<Expiry>(payload.clone())
+            .map_err(|e| AppError::Internal(format!("an expiry payload does not fit its type: {e}")))
+    };
     for (id, payload) in &promotions {
-        outbox::enqueue(&txn, Event::new("promotion.expired", "promotion", id, payload)?, now).await?;
+        outbox::enqueue(
+            &txn,
+            Event::new(EventType::PromotionExpired, id, &typed(payload)?)?,
+            now,
+        )
+        .await?;
     }
     for (id, payload) in &coupons {
-        outbox::enqueue(&txn, Event::new("coupon.expired", "coupon", id, payload)?, now).await?;
+        outbox::enqueue(&txn, Event::new(EventType::CouponExpired, id, &typed(payload)?)?, now).await?;
     }
     for (id, payload) in &campaigns {
         outbox::enqueue(
             &txn,
-            Event::new("campaign.status_changed", "campaign", id, payload)?,
+            Event::new(EventType::CampaignStatusChanged, id, &typed(payload)?)?,
             now,
         )
         .await?;

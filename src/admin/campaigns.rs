@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::domain::campaign::{Campaign, CampaignDefinition, CampaignDraft, CampaignStatus};
 use crate::error::{AppError, AppResult};
-use crate::outbox::{self, Event};
+use crate::outbox::{self, Event, EventType};
 use crate::store::campaigns as repo;
 use crate::store::{self, Change};
 
@@ -23,7 +23,7 @@ pub async fn create(db: &DatabaseConnection, draft: &CampaignDraft) -> AppResult
     let campaign = repo::insert(&txn, Uuid::now_v7(), &def, now).await?;
     outbox::enqueue(
         &txn,
-        Event::new("campaign.created", "campaign", campaign.id, &campaign)?,
+        Event::new(EventType::CampaignCreated, campaign.id, &campaign)?,
         now,
     )
     .await?;
@@ -39,7 +39,7 @@ pub async fn update(db: &DatabaseConnection, id: Uuid, draft: &CampaignDraft) ->
     let now = Utc::now();
     let txn = db.begin().await?;
     let campaign = repo::update(&txn, id, &def, now).await?.ok_or_else(|| not_found(id))?;
-    outbox::enqueue(&txn, Event::new("campaign.updated", "campaign", id, &campaign)?, now).await?;
+    outbox::enqueue(&txn, Event::new(EventType::CampaignUpdated, id, &campaign)?, now).await?;
     store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(campaign)
@@ -60,12 +60,7 @@ pub async fn set_status(db: &DatabaseConnection, id: Uuid, status: CampaignStatu
     let campaign = repo::set_status(&txn, id, status, now)
         .await?
         .ok_or_else(|| not_found(id))?;
-    outbox::enqueue(
-        &txn,
-        Event::new("campaign.status_changed", "campaign", id, &campaign)?,
-        now,
-    )
-    .await?;
+    outbox::enqueue(&txn, Event::new(EventType::CampaignStatusChanged, id, &campaign)?, now).await?;
     store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(campaign)

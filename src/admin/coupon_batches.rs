@@ -17,14 +17,14 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::domain::code_pattern::{BatchDefinition, BatchDraft, CodePattern};
 use crate::error::{AppError, AppResult};
-use crate::outbox::{self, Event};
+use crate::outbox::events::CouponBatchFinished;
+use crate::outbox::{self, Event, EventType};
 use crate::store::coupon_batches as repo;
 use crate::store::entities::coupon_batch::Model as Batch;
 use crate::store::{self, Change};
@@ -39,20 +39,6 @@ pub const CHANNEL: &str = "coupon_batches";
 const MAX_ROUNDS: u32 = 16;
 /// Most candidates drawn in one round.
 const MAX_CANDIDATES: usize = 200_000;
-
-/// The `coupon_batch.*` event payload.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BatchEvent<'a> {
-    id: Uuid,
-    promotion_id: Uuid,
-    pattern: &'a str,
-    requested: i32,
-    generated: i32,
-    status: &'a str,
-    error: Option<&'a str>,
-    finished_at: Option<DateTime<Utc>>,
-}
 
 /// Creates a batch: generated at once when small (DONE or FAILED), otherwise
 /// stored PENDING for the batch worker.
@@ -102,26 +88,21 @@ pub async fn generate_chunk(
     store::notify_change(db, Change::Coupons).await?;
     if let Some(finished_at) = batch.finished_at {
         let event_type = if batch.status == "DONE" {
-            "coupon_batch.completed"
+            EventType::CouponBatchCompleted
         } else {
-            "coupon_batch.failed"
+            EventType::CouponBatchFailed
         };
-        let payload = BatchEvent {
+        let payload = CouponBatchFinished {
             id: batch.id,
             promotion_id: batch.promotion_id,
-            pattern: &batch.pattern,
+            pattern: batch.pattern.clone(),
             requested: batch.requested,
             generated: batch.generated,
-            status: &batch.status,
-            error: batch.error.as_deref(),
+            status: batch.status.clone(),
+            error: batch.error.clone(),
             finished_at: Some(finished_at),
         };
-        outbox::enqueue(
-            db,
-            Event::new(event_type, "coupon_batch", batch.id, &payload)?,
-            finished_at,
-        )
-        .await?;
+        outbox::enqueue(db, Event::new(event_type, batch.id, &payload)?, finished_at).await?;
     }
     Ok(batch)
 }

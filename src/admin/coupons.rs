@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::domain::coupon::{Coupon, CouponDefinition, CouponDraft, TermsUpdate, normalize_code};
 use crate::domain::promotion::Scope;
 use crate::error::{AppError, AppResult};
-use crate::outbox::{self, Event};
+use crate::outbox::{self, Event, EventType};
 use crate::store::{self, Change};
 use crate::store::{coupons as repo, promotions};
 
@@ -34,7 +34,7 @@ pub async fn create(db: &DatabaseConnection, promotion_id: Uuid, draft: &CouponD
     let txn = db.begin().await?;
     check_cart_promotion(&txn, promotion_id).await?;
     let coupon = repo::insert(&txn, Uuid::now_v7(), promotion_id, &def, now).await?;
-    outbox::enqueue(&txn, Event::new("coupon.created", "coupon", coupon.id, &coupon)?, now).await?;
+    outbox::enqueue(&txn, Event::new(EventType::CouponCreated, coupon.id, &coupon)?, now).await?;
     store::notify_change(&txn, Change::Coupons).await?;
     txn.commit().await?;
     Ok(coupon)
@@ -50,11 +50,11 @@ pub async fn set_active(db: &DatabaseConnection, code: &str, active: bool) -> Ap
         .await?
         .ok_or_else(|| AppError::not_found("code", format!("no coupon with code {code}")))?;
     let event_type = if active {
-        "coupon.activated"
+        EventType::CouponActivated
     } else {
-        "coupon.deactivated"
+        EventType::CouponDeactivated
     };
-    outbox::enqueue(&txn, Event::new(event_type, "coupon", coupon.id, &coupon)?, now).await?;
+    outbox::enqueue(&txn, Event::new(event_type, coupon.id, &coupon)?, now).await?;
     store::notify_change(&txn, Change::Coupons).await?;
     txn.commit().await?;
     Ok(coupon)
@@ -74,7 +74,7 @@ pub async fn update(db: &DatabaseConnection, code: &str, update: &TermsUpdate) -
         .ok_or_else(|| AppError::not_found("code", format!("no coupon with code {code}")))?;
     let def = current.definition.updated(update)?;
     let coupon = repo::update_terms(&txn, current.id, &def).await?;
-    outbox::enqueue(&txn, Event::new("coupon.updated", "coupon", coupon.id, &coupon)?, now).await?;
+    outbox::enqueue(&txn, Event::new(EventType::CouponUpdated, coupon.id, &coupon)?, now).await?;
     store::notify_change(&txn, Change::Coupons).await?;
     txn.commit().await?;
     Ok(coupon)

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::domain::promotion::{Promotion, PromotionDefinition, PromotionDraft};
 use crate::error::{AppError, AppResult};
-use crate::outbox::{self, Event};
+use crate::outbox::{self, Event, EventType};
 use crate::store::{self, Change};
 use crate::store::{campaigns, promotions as repo};
 
@@ -34,7 +34,7 @@ pub async fn create(db: &DatabaseConnection, draft: &PromotionDraft) -> AppResul
     let promotion = repo::insert(&txn, Uuid::now_v7(), &def, now).await?;
     outbox::enqueue(
         &txn,
-        Event::new("promotion.created", "promotion", promotion.id, &promotion)?,
+        Event::new(EventType::PromotionCreated, promotion.id, &promotion)?,
         now,
     )
     .await?;
@@ -51,7 +51,7 @@ pub async fn update(db: &DatabaseConnection, id: Uuid, draft: &PromotionDraft) -
     let txn = db.begin().await?;
     check_campaign(&txn, &def).await?;
     let promotion = repo::replace(&txn, id, &def, now).await?.ok_or_else(|| not_found(id))?;
-    outbox::enqueue(&txn, Event::new("promotion.updated", "promotion", id, &promotion)?, now).await?;
+    outbox::enqueue(&txn, Event::new(EventType::PromotionUpdated, id, &promotion)?, now).await?;
     store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(promotion)
@@ -66,11 +66,11 @@ pub async fn set_active(db: &DatabaseConnection, id: Uuid, active: bool) -> AppR
         .await?
         .ok_or_else(|| not_found(id))?;
     let event_type = if active {
-        "promotion.activated"
+        EventType::PromotionActivated
     } else {
-        "promotion.deactivated"
+        EventType::PromotionDeactivated
     };
-    outbox::enqueue(&txn, Event::new(event_type, "promotion", id, &promotion)?, now).await?;
+    outbox::enqueue(&txn, Event::new(event_type, id, &promotion)?, now).await?;
     store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(promotion)

@@ -7,16 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-/// One event as published by the outbox relay.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Envelope {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub aggregate_id: String,
-    pub occurred_at: String,
-    pub payload: serde_json::Value,
-}
+use crate::outbox::events::Envelope;
 
 /// Events buffered per subscriber; a slower one skips what it missed.
 const CAPACITY: usize = 1024;

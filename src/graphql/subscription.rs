@@ -11,12 +11,14 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
-use super::feed::{Envelope, Feed};
+use super::feed::Feed;
 use super::scalars::Long;
 use super::types::common::parse_id;
 use super::types::coupon::CouponBatchObject;
 use crate::auth::{self, Allow};
 use crate::error::AppError;
+use crate::outbox::EventType;
+use crate::outbox::events::{Envelope, RedemptionPromotions};
 use crate::state::AppState;
 use crate::store::coupon_batches;
 
@@ -80,22 +82,16 @@ type Changed = (Uuid, Option<Uuid>, i64);
 
 /// The promotions a redemption event changed.
 fn changed(envelope: &Envelope) -> Option<(UsageChange, Vec<Changed>)> {
-    let change = match envelope.event_type.as_str() {
-        "redemption.created" => UsageChange::Redeemed,
-        "redemption.released" => UsageChange::Released,
+    let change = match EventType::parse(&envelope.event_type)? {
+        EventType::RedemptionCreated => UsageChange::Redeemed,
+        EventType::RedemptionReleased => UsageChange::Released,
         _ => return None,
     };
-    let list = envelope.payload.get("promotions")?.as_array()?;
-    let parsed = list
-        .iter()
-        .filter_map(|p| {
-            let promotion = p.get("promotionId")?.as_str()?.parse().ok()?;
-            let campaign = p
-                .get("campaignId")
-                .and_then(|c| c.as_str())
-                .and_then(|c| c.parse().ok());
-            Some((promotion, campaign, p.get("amount")?.as_i64()?))
-        })
+    let payload: RedemptionPromotions = serde_json::from_value(envelope.payload.clone()).ok()?;
+    let parsed = payload
+        .promotions
+        .into_iter()
+        .map(|p| (p.promotion_id, p.campaign_id, p.amount))
         .collect();
     Some((change, parsed))
 }

@@ -4,9 +4,11 @@
 //! after the checkout's commits.
 
 mod bell;
+pub mod events;
 pub mod relay;
 
 pub use bell::Bell;
+pub use events::EventType;
 
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
@@ -19,10 +21,8 @@ use crate::store::outbox::{self, NewEvent};
 /// An event to record with a change.
 #[derive(Debug, Clone)]
 pub struct Event {
-    /// Dotted name, e.g. `promotion.created`.
-    pub event_type: &'static str,
-    /// `campaign`, `promotion`, `coupon`, `coupon_batch` or `redemption`.
-    pub aggregate_type: &'static str,
+    /// What happened; its aggregate follows from it.
+    pub event_type: EventType,
     /// Id of what changed (an order id for redemptions).
     pub aggregate_id: String,
     /// The event's JSON payload.
@@ -31,17 +31,11 @@ pub struct Event {
 
 impl Event {
     /// An event whose payload is `payload` serialised.
-    pub fn new(
-        event_type: &'static str,
-        aggregate_type: &'static str,
-        aggregate_id: impl ToString,
-        payload: &impl Serialize,
-    ) -> AppResult<Self> {
-        let payload =
-            serde_json::to_value(payload).map_err(|e| AppError::Internal(format!("{event_type} payload: {e}")))?;
+    pub fn new(event_type: EventType, aggregate_id: impl ToString, payload: &impl Serialize) -> AppResult<Self> {
+        let payload = serde_json::to_value(payload)
+            .map_err(|e| AppError::Internal(format!("{} payload: {e}", event_type.name())))?;
         Ok(Self {
             event_type,
-            aggregate_type,
             aggregate_id: aggregate_id.to_string(),
             payload,
         })
@@ -51,9 +45,9 @@ impl Event {
     pub fn row(&self, id: Uuid, now: DateTime<Utc>) -> NewEvent<'_> {
         NewEvent {
             id,
-            aggregate_type: self.aggregate_type,
+            aggregate_type: self.event_type.aggregate().as_str(),
             aggregate_id: &self.aggregate_id,
-            event_type: self.event_type,
+            event_type: self.event_type.name(),
             payload: &self.payload,
             created_at: now,
         }
@@ -65,14 +59,14 @@ impl Event {
 /// notifying commit takes PostgreSQL's notification lock, so such commits
 /// run one at a time: right for admin writes, not for the checkout, which
 /// uses [`record`] and rings the [`Bell`] after its commit.
-#[tracing::instrument(skip_all, fields(event.type = event.event_type, aggregate.id = %event.aggregate_id))]
+#[tracing::instrument(skip_all, fields(event.type = event.event_type.name(), aggregate.id = %event.aggregate_id))]
 pub async fn enqueue(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>) -> AppResult<Uuid> {
     insert(db, event, now, true).await
 }
 
 /// Writes `event` as a PENDING row in the caller's transaction, waking no
 /// relay: ring the [`Bell`] once the transaction has committed.
-#[tracing::instrument(skip_all, fields(event.type = event.event_type, aggregate.id = %event.aggregate_id))]
+#[tracing::instrument(skip_all, fields(event.type = event.event_type.name(), aggregate.id = %event.aggregate_id))]
 pub async fn record(db: &impl ConnectionTrait, event: Event, now: DateTime<Utc>) -> AppResult<Uuid> {
     insert(db, event, now, false).await
 }

@@ -19,9 +19,9 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use redis::aio::ConnectionManager;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
-use serde::Serialize;
 use uuid::Uuid;
 
+use super::events::{Envelope, VERSION};
 use crate::error::{AppError, AppResult};
 
 /// The worker's polling fallback ([`crate::workers::relay`]).
@@ -41,18 +41,6 @@ pub struct RelayConfig {
     pub maxlen: usize,
     pub max_attempts: i32,
     pub retry_base: Duration,
-}
-
-/// The envelope consumers read (DESIGN.md 5).
-#[derive(Serialize)]
-struct Envelope<'a> {
-    id: Uuid,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    aggregate_type: &'a str,
-    aggregate_id: &'a str,
-    occurred_at: String,
-    payload: serde_json::Value,
 }
 
 struct Row {
@@ -111,10 +99,11 @@ pub async fn relay_batch(db: &DatabaseConnection, redis: &ConnectionManager, con
     let mut pipe = redis::pipe();
     for row in &rows {
         let envelope = Envelope {
-            id: row.id,
-            event_type: &row.event_type,
-            aggregate_type: &row.aggregate_type,
-            aggregate_id: &row.aggregate_id,
+            id: row.id.to_string(),
+            version: Some(VERSION),
+            event_type: row.event_type.clone(),
+            aggregate_type: row.aggregate_type.clone(),
+            aggregate_id: row.aggregate_id.clone(),
             occurred_at: row.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             payload: row.payload.clone(),
         };

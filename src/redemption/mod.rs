@@ -24,7 +24,8 @@ use crate::domain::validation::identifier;
 use crate::error::{AppError, AppResult};
 use crate::limits::{Counters, Pool, Reserved, Usage, limited, pools_for, pools_of};
 use crate::metrics::Metrics;
-use crate::outbox::{self, Event};
+use crate::outbox::events::{RedeemedPromotion, RedemptionCreated, RedemptionReleased, ReleasedPromotion};
+use crate::outbox::{self, Event, EventType};
 use crate::pricing::{Priced, Pricing};
 use crate::store::redemptions::{self, RecordedPromotion, Redemption};
 use crate::store::usage;
@@ -293,19 +294,27 @@ impl Redemptions {
                 amount: a.amount,
             })
             .collect();
-        let payload = serde_json::json!({
-            "orderId": order_id,
-            "customerId": customer,
-            "currency": priced.cart.currency,
-            "discountTotal": priced.cart.discount_total,
-            "promotions": priced.cart.applied.iter().map(|a| serde_json::json!({
-                "promotionId": a.promotion_id,
-                "campaignId": priced.snapshot.offer(a.promotion_id).and_then(|o| o.promotion.definition.campaign_id),
-                "couponCode": a.coupon_code,
-                "amount": a.amount,
-            })).collect::<Vec<_>>(),
-        });
-        let event = Event::new("redemption.created", "redemption", order_id, &payload)?;
+        let payload = RedemptionCreated {
+            order_id: order_id.to_owned(),
+            customer_id: customer.map(str::to_owned),
+            currency: priced.cart.currency.clone(),
+            discount_total: priced.cart.discount_total,
+            promotions: priced
+                .cart
+                .applied
+                .iter()
+                .map(|a| RedeemedPromotion {
+                    promotion_id: a.promotion_id,
+                    campaign_id: priced
+                        .snapshot
+                        .offer(a.promotion_id)
+                        .and_then(|o| o.promotion.definition.campaign_id),
+                    coupon_code: a.coupon_code.clone(),
+                    amount: a.amount,
+                })
+                .collect(),
+        };
+        let event = Event::new(EventType::RedemptionCreated, order_id, &payload)?;
         redemptions::insert(
             txn,
             id,
@@ -353,17 +362,24 @@ impl Redemptions {
             txn.commit().await?;
             return latest.ok_or_else(|| AppError::not_found("orderId", format!("no redemption for order {order_id}")));
         };
-        let payload = serde_json::json!({
-            "orderId": order_id,
-            "customerId": redemption.customer_id,
-            "discountTotal": redemption.discount_total,
-            "promotions": redemption.result.applied.iter().map(|a| serde_json::json!({
-                "promotionId": a.promotion_id, "couponCode": a.coupon_code, "amount": a.amount,
-            })).collect::<Vec<_>>(),
-        });
+        let payload = RedemptionReleased {
+            order_id: order_id.clone(),
+            customer_id: redemption.customer_id.clone(),
+            discount_total: redemption.discount_total,
+            promotions: redemption
+                .result
+                .applied
+                .iter()
+                .map(|a| ReleasedPromotion {
+                    promotion_id: a.promotion_id,
+                    coupon_code: a.coupon_code.clone(),
+                    amount: a.amount,
+                })
+                .collect(),
+        };
         outbox::record(
             &txn,
-            Event::new("redemption.released", "redemption", &order_id, &payload)?,
+            Event::new(EventType::RedemptionReleased, &order_id, &payload)?,
             now,
         )
         .await?;

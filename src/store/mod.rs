@@ -10,6 +10,7 @@ pub mod entities;
 pub mod outbox;
 pub mod page;
 pub mod promotions;
+mod redemption_result;
 pub mod redemptions;
 pub mod usage;
 

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::entities::redemption;
 use super::outbox::{self, NewEvent};
+use super::redemption_result::StoredCart;
 use super::usage;
 use crate::domain::engine::PricedCart;
 use crate::domain::usage::{Pool, pools_for};
@@ -49,8 +50,9 @@ fn decode(row: redemption::Model) -> AppResult<Redemption> {
             ));
         }
     };
-    let result: PricedCart =
-        serde_json::from_value(row.result).map_err(|e| AppError::corrupt_row("redemptions", row.id, e))?;
+    let result: PricedCart = serde_json::from_value::<StoredCart>(row.result)
+        .map_err(|e| AppError::corrupt_row("redemptions", row.id, e))?
+        .into();
     Ok(Redemption {
         id: row.id,
         order_id: row.order_id,
@@ -137,7 +139,8 @@ pub async fn insert(
     now: DateTime<Utc>,
 ) -> AppResult<Result<Redemption, Pool>> {
     let pools = counted_pools(promotions.iter().map(|p| (p.promotion_id, p.coupon_id)), customer_id);
-    let json = serde_json::to_value(result).map_err(|e| AppError::Internal(format!("redemption result: {e}")))?;
+    let json = serde_json::to_value(StoredCart::from(result))
+        .map_err(|e| AppError::Internal(format!("redemption result: {e}")))?;
     // One statement for the redemption, its promotions, its usage and its
     // event: a checkout's recording costs one round trip.
     let sql = format!(
