@@ -2,6 +2,7 @@
 //! into domain drafts, call one use case and map the result.
 
 pub mod documents;
+pub mod endpoint;
 pub mod fast_preview;
 pub mod feed;
 pub mod loaders;

@@ -12,7 +12,6 @@
 
 use std::time::Instant;
 
-use async_graphql::futures_util::stream::{self, BoxStream, StreamExt};
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
 };
@@ -105,45 +104,40 @@ fn too_many_aliases(request: &mut Request) -> bool {
 
 /// BAD_USER_INPUT for the first argument string of the operation to run
 /// that PostgreSQL could not store (see [`unstorable`]).
-fn unstorable_string(document: &ExecutableDocument, request: &Request) -> Option<ServerError> {
-    let (operation, _) = chosen_operation(document, request.operation_name.as_deref())?;
-    let (field, pos) = unstorable::find(document, operation, &request.variables)?;
+fn unstorable_string(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &async_graphql::Variables,
+) -> Option<ServerError> {
+    let (operation, _) = chosen_operation(document, operation_name)?;
+    let (field, pos) = unstorable::find(document, operation, variables)?;
     Some(async_graphql::Error::from(AppError::bad_input(field, unstorable::MESSAGE)).into_server_error(pos))
 }
 
-/// The schema as subscription sockets run it (any operation may come over
-/// a socket): behind the same check of input strings as [`execute`].
-#[derive(Clone)]
-pub struct SocketExecutor(pub AppSchema);
-
-impl async_graphql::Executor for SocketExecutor {
-    async fn execute(&self, mut request: Request) -> Response {
-        match checked(&mut request) {
-            Some(error) => Response::from_errors(vec![error]),
-            None => self.0.execute(request).await,
-        }
+/// A coded error response when `request` may not run (too many aliases, a
+/// string PostgreSQL could not store); parses the document once, for
+/// execution to reuse.
+pub(super) fn refused(request: &mut Request) -> Option<Response> {
+    if request.parsed_query().is_err() {
+        // async-graphql reports the syntax error itself, coded by ensure_codes.
+        return None;
     }
-
-    fn execute_stream(
-        &self,
-        mut request: Request,
-        session_data: Option<std::sync::Arc<async_graphql::Data>>,
-    ) -> BoxStream<'static, Response> {
-        match checked(&mut request) {
-            Some(error) => stream::once(async move { Response::from_errors(vec![error]) }).boxed(),
-            None => self
-                .0
-                .execute_stream_with_session_data(request, session_data.unwrap_or_default()),
-        }
+    if too_many_aliases(request) {
+        let error = ServerError::new(format!("a document may hold at most {MAX_ALIASES} aliases"), None);
+        let mut response = Response::from_errors(vec![error]);
+        super::ensure_codes(&mut response.errors);
+        return Some(response);
     }
-}
-
-/// Parses `request` once (execution reuses the document) and checks its strings.
-fn checked(request: &mut Request) -> Option<ServerError> {
-    let document = async_graphql::parser::parse_query(&request.query).ok()?;
-    let error = unstorable_string(&document, request);
-    request.set_parsed_query(document);
-    error
+    // The document borrows the request: its variables and name are moved out meanwhile.
+    let variables = std::mem::take(&mut request.variables);
+    let name = request.operation_name.take();
+    let error = request
+        .parsed_query()
+        .ok()
+        .and_then(|document| unstorable_string(document, name.as_deref(), &variables));
+    request.variables = variables;
+    request.operation_name = name;
+    error.map(|error| Response::from_errors(vec![error]))
 }
 
 /// Executes one request in its operation span, every error coded, recording
@@ -155,15 +149,9 @@ pub async fn execute(
     metrics: &Metrics,
     record: bool,
 ) -> Response {
-    let parsed = documents.prepare(&mut request);
-    if too_many_aliases(&mut request) {
-        let error = async_graphql::ServerError::new(format!("a document may hold at most {MAX_ALIASES} aliases"), None);
-        let mut response = Response::from_errors(vec![error]);
-        super::ensure_codes(&mut response.errors);
+    documents.prepare(&mut request);
+    if let Some(response) = refused(&mut request) {
         return response;
-    }
-    if let Some(error) = parsed.and_then(|p| unstorable_string(&p.document, &request)) {
-        return Response::from_errors(vec![error]);
     }
     let (kind, root, named) = operation_of(&mut request).unwrap_or(("unknown", String::new(), None));
     let name = request.operation_name.clone().or(named);

@@ -2,17 +2,17 @@
 //! on /graphql/ws), health endpoints, the coupon CSV export, and the layers
 //! every request goes through (body limit, metrics, tracing). Every GraphQL
 //! request is authenticated ([`crate::auth`]) and rate limited per client
-//! before it is parsed; batches, nesting and subscription sockets are bounded.
+//! before it is read, then handed to the one GraphQL entry point
+//! ([`crate::graphql::endpoint`]), which both transports share; the
+//! number of subscription sockets is bounded here.
 
 pub mod export;
 pub mod health;
 pub mod rate_limit;
 
-use async_graphql::futures_util::future::join_all;
 use async_graphql::futures_util::{SinkExt, StreamExt};
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{BatchResponse, Request, Variables};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,8 +27,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use tokio::sync::{Semaphore, watch};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -36,27 +34,16 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{Caller, Verifier};
 use crate::config::ServeConfig;
 use crate::error::{AppError, AppResult};
-use crate::graphql::documents::Documents;
-use crate::graphql::query::PREVIEW_ROLES;
+use crate::graphql::AppSchema;
+use crate::graphql::endpoint::{Answer, Endpoint};
 use crate::graphql::subscription::SubscriptionSlots;
-use crate::graphql::{AppSchema, observe};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use rate_limit::RateLimiter;
 
-/// Most requests in one batch.
-pub const MAX_BATCH: usize = 10;
-/// Most nesting of braces, brackets and parentheses in a document (checked
-/// on the text, before parsing).
-pub const MAX_NESTING: usize = 48;
-
 /// What the GraphQL endpoints share (one `Arc` per request, not a clone of each part).
 struct Api {
-    state: AppState,
-    schema: AppSchema,
-    documents: Documents,
-    metrics: Arc<Metrics>,
-    record: bool,
+    endpoint: Endpoint,
     verifier: Arc<Verifier>,
     limiter: RateLimiter,
     sockets: Arc<Semaphore>,
@@ -82,11 +69,7 @@ pub fn router(
     let (metrics, record) = (state.metrics.clone(), state.config.metrics);
     let verifier = Arc::new(verifier);
     let api = Api {
-        state: state.clone(),
-        schema,
-        documents: Documents::default(),
-        metrics: metrics.clone(),
-        record,
+        endpoint: Endpoint::new(schema, state.clone()),
         verifier: verifier.clone(),
         limiter: RateLimiter::new(
             state.redis.clone(),
@@ -126,24 +109,6 @@ pub(crate) fn caller_of(verifier: &Verifier, headers: &HeaderMap) -> AppResult<C
     verifier.verify(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
 }
 
-/// The deepest nesting of `{`, `[` and `(` in a document's text (strings
-/// included: an over-estimate that is only ever too strict for documents
-/// that hide dozens of brackets in string literals).
-fn nesting(query: &str) -> usize {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    for b in query.bytes() {
-        match b {
-            b'{' | b'[' | b'(' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
-}
-
 /// A subscription socket (graphql-transport-ws or graphql-ws): the token
 /// comes in connection_init's payload; at most MAX_WS_CONNECTIONS sockets
 /// at once; it ends cleanly when the service shuts down.
@@ -180,7 +145,7 @@ async fn subscribe(State(api): State<Arc<Api>>, protocol: GraphQLProtocol, upgra
             GraphQLWebSocket::new_with_pair(
                 &mut sink,
                 stream.take_until(shutting_down),
-                observe::SocketExecutor(api.schema.clone()),
+                api.endpoint.clone(),
                 protocol,
             )
             .on_connection_init(init)
@@ -230,132 +195,18 @@ async fn execute(State(api): State<Arc<Api>>, headers: HeaderMap, body: Result<B
             .into_response();
         }
     };
-    let (requests, batched) = match read_request(&body) {
-        Ok(Body::Single(incoming)) => {
-            if let Some(refused) = too_deep(&incoming.query) {
-                return refused;
-            }
-            if let Some(answered) = serve_preview(&api, &caller, &incoming).await {
-                return answered;
-            }
-            match incoming.into_request() {
-                Ok(request) => (vec![request], false),
-                Err(why) => return not_graphql(&why),
-            }
-        }
-        Ok(Body::Batch(requests)) if requests.len() > MAX_BATCH => {
-            let message = format!("a batch holds at most {MAX_BATCH} requests");
-            return AppError::BadInput { field: None, message }.into_response();
-        }
-        Ok(Body::Batch(requests)) => {
-            if let Some(refused) = requests.iter().find_map(|r| too_deep(&r.query)) {
-                return refused;
-            }
-            (requests, true)
-        }
-        Err(why) => return not_graphql(&why),
-    };
-    let run = |r: Request| {
-        let r = r.data(caller.clone());
-        observe::execute(&api.schema, &api.documents, r, &api.metrics, api.record)
-    };
-    let mut responses = join_all(requests.into_iter().map(run)).await;
-    let response = match responses.pop() {
-        Some(only) if !batched => BatchResponse::Single(only),
-        last => BatchResponse::Batch(responses.into_iter().chain(last).collect()),
-    };
-    GraphQLResponse::from(response).into_response()
-}
-
-/// Answers a preview through its document's compiled plan
-/// ([`crate::graphql::fast_preview`]); None when it is not one.
-async fn serve_preview(api: &Api, caller: &Caller, incoming: &Incoming<'_>) -> Option<Response> {
-    if !PREVIEW_ROLES.contains(&caller.role) {
-        return None;
-    }
-    let parsed = api.documents.get(&incoming.query)?;
-    let plan = parsed.preview.as_ref()?;
-    let operation_name = incoming.operation_name.as_deref();
-    let answer = observe::execute_preview(
-        plan,
-        operation_name,
-        incoming.variables,
-        &api.state,
-        &api.metrics,
-        api.record,
-    );
-    Some(match answer.await? {
-        Ok(body) => {
+    match api.endpoint.execute_body(&caller, &body).await {
+        Ok(Answer::Compiled(body)) => {
             let content_type = HeaderValue::from_static(GRAPHQL_RESPONSE_JSON);
             ([(header::CONTENT_TYPE, content_type)], body).into_response()
         }
-        Err(failed) => GraphQLResponse::from(failed).into_response(),
-    })
+        Ok(Answer::Executed(response)) => GraphQLResponse::from(response).into_response(),
+        Err(refused) => refused.into_response(),
+    }
 }
 
 /// The content type of GraphQL responses (async-graphql-axum's too).
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
-
-/// 400 for a document nested deeper than [`MAX_NESTING`].
-fn too_deep(query: &str) -> Option<Response> {
-    let deepest = nesting(query);
-    (deepest > MAX_NESTING).then(|| {
-        let message = format!("the document nests {deepest} levels; at most {MAX_NESTING} are accepted");
-        AppError::bad_input("query", message).into_response()
-    })
-}
-
-/// 400 for a body that is not a GraphQL request.
-fn not_graphql(why: &serde_json::Error) -> Response {
-    let message = format!("the request is not a GraphQL request: {why}");
-    AppError::BadInput { field: None, message }.into_response()
-}
-
-/// A request body: one GraphQL request, or a batch of them (a JSON array).
-enum Body<'a> {
-    Single(Incoming<'a>),
-    Batch(Vec<Request>),
-}
-
-/// One GraphQL request as the body holds it, its variables still JSON
-/// text: a compiled preview reads its cart straight from them; any other
-/// request gets them as async-graphql's values ([`Incoming::into_request`]).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Incoming<'a> {
-    #[serde(default)]
-    query: String,
-    #[serde(default)]
-    operation_name: Option<String>,
-    #[serde(default, borrow)]
-    variables: Option<&'a RawValue>,
-    #[serde(default)]
-    extensions: async_graphql::Extensions,
-}
-
-impl Incoming<'_> {
-    /// The async-graphql request; fails when the variables are not a JSON object (or null).
-    fn into_request(self) -> Result<Request, serde_json::Error> {
-        let variables: Variables = match self.variables {
-            Some(variables) => serde_json::from_str(variables.get())?,
-            None => Variables::default(),
-        };
-        let mut request = Request::new(self.query).variables(variables);
-        request.operation_name = self.operation_name;
-        request.extensions = self.extensions;
-        Ok(request)
-    }
-}
-
-/// Reads the body straight into the one shape its first character
-/// announces: async-graphql's own reader buffers the whole document once
-/// more to try both shapes.
-fn read_request(body: &[u8]) -> Result<Body<'_>, serde_json::Error> {
-    match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'[') => serde_json::from_slice(body).map(Body::Batch),
-        _ => serde_json::from_slice(body).map(Body::Single),
-    }
-}
 
 /// Counts one request in `http_requests_total` and its latency, by matched route.
 async fn count_request(

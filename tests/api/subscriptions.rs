@@ -133,3 +133,38 @@ async fn shutting_down_ends_subscriptions_and_closes_their_sockets() {
         }
     }
 }
+
+/// The errors of a socket's answer to operation `id`.
+async fn socket_errors(socket: &mut Socket, id: &str, query: &str) -> serde_json::Value {
+    let subscribe = json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
+    socket.send(Message::text(subscribe.to_string())).await.unwrap();
+    let message = next_json(socket, Duration::from_secs(2)).await.expect("an answer");
+    let errors = message["payload"]["errors"]
+        .as_array()
+        .or_else(|| message["payload"].as_array())
+        .unwrap_or_else(|| panic!("errors: {message:#}"));
+    errors[0].clone()
+}
+
+#[tokio::test]
+async fn a_socket_gets_the_same_limits_and_codes_as_http() {
+    let app = spawn_app_with(None, |_| {}).await;
+    let deep = format!(
+        "subscription {{ usageUpdated {}orderId{} }}",
+        "{".repeat(60),
+        "}".repeat(60)
+    );
+    let aliases: String = (0..60).map(|i| format!("a{i}: __typename ")).collect();
+    let many = format!("subscription {{ usageUpdated {{ {aliases} }} }}");
+    for (query, field) in [(deep.as_str(), Some("query")), (many.as_str(), None)] {
+        let over_http = app.graphql(query, json!({})).await;
+        let mut socket = connect(&app, "graphql-transport-ws").await;
+        let over_socket = socket_errors(&mut socket, "1", query).await;
+        assert_eq!(over_socket["extensions"]["code"], "BAD_USER_INPUT", "{over_socket:#}");
+        assert_eq!(
+            over_socket["extensions"]["code"], over_http["errors"][0]["extensions"]["code"],
+            "{over_http:#}"
+        );
+        assert_eq!(over_socket["extensions"]["field"].as_str(), field, "{over_socket:#}");
+    }
+}
