@@ -36,6 +36,54 @@ use super::types::checkout::{CartInput, RejectionReason};
 use crate::domain::engine::{Adjustment, Applied, PricedCart, PricedLine, Rejected};
 use crate::error::AppError;
 
+/// For each result type of a preview: the fields a plan writes, and the
+/// ones it leaves to async-graphql (a document selecting one is not
+/// compiled). The API tests hold this against the schema (every field of
+/// these types is one or the other) and against [`PreviewPlan::compile`]
+/// (every written field compiles, no excluded one does), so a field added
+/// to the schema cannot be answered wrong by the compiled path.
+pub const COVERAGE: &[(&str, &[&str], &[&str])] = &[
+    (
+        "PromotionResult",
+        &[
+            "currency",
+            "subtotal",
+            "discountTotal",
+            "shippingAmount",
+            "shippingDiscount",
+            "total",
+            "lines",
+            "applied",
+            "rejected",
+        ],
+        &["redemption"],
+    ),
+    (
+        "LineResult",
+        &[
+            "lineId",
+            "quantity",
+            "unitPrice",
+            "subtotal",
+            "discount",
+            "total",
+            "adjustments",
+        ],
+        &[],
+    ),
+    ("LineAdjustment", &["promotionId", "couponCode", "amount"], &[]),
+    (
+        "AppliedPromotion",
+        &["promotionId", "couponCode", "name", "amount"],
+        &["promotion"],
+    ),
+    (
+        "RejectedPromotion",
+        &["promotionId", "couponCode", "reason", "message"],
+        &[],
+    ),
+];
+
 /// Bytes reserved for an answer: most fit.
 const ANSWER_CAPACITY: usize = 16 * 1024;
 

@@ -10,7 +10,10 @@ use async_graphql::parser::parse_query;
 use promotions::graphql::fast_preview::PreviewPlan;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, promotion_input, spawn_app};
+use rand::Rng;
+use rand::rngs::StdRng;
+
+use crate::helpers::{TestApp, promotion_input, seeded, spawn_app};
 
 /// Every field a plan serves, aliases and __typename at each level.
 const FULL: &str = r#"query Checkout($cart: CartInput!) { preview: previewPromotions(cart: $cart) {
@@ -184,4 +187,143 @@ async fn requests_a_plan_cannot_serve_strictly_are_left_to_async_graphql() {
     }
     let answer = both_paths(&app, with(&|b| b["variables"]["c"]["colour"] = "red".into())).await;
     assert!(answer.contains("\"errors\""), "an unknown field is an error: {answer}");
+}
+
+/// The field names of `type <name> { ... }` in the SDL.
+fn schema_fields(sdl: &str, name: &str) -> Vec<String> {
+    let start = sdl
+        .find(&format!("type {name} {{"))
+        .unwrap_or_else(|| panic!("type {name} in the schema"));
+    let body = &sdl[start..start + sdl[start..].find("\n}").unwrap()];
+    let mut fields = Vec::new();
+    let mut in_doc = false;
+    for line in body.lines().skip(1) {
+        let line = line.trim();
+        if line.starts_with("\"\"\"") {
+            // A one-line description opens and closes on the same line.
+            in_doc = !(in_doc || line.len() > 3 && line.ends_with("\"\"\""));
+            continue;
+        }
+        if in_doc || line.is_empty() {
+            continue;
+        }
+        let end = line.find([':', '(']).unwrap_or(line.len());
+        fields.push(line[..end].trim().to_owned());
+    }
+    fields
+}
+
+/// A preview document selecting `selection` inside the given result type.
+fn selecting(type_name: &str, selection: &str) -> String {
+    let inner = match type_name {
+        "PromotionResult" => selection.to_owned(),
+        "LineResult" => format!("lines {{ {selection} }}"),
+        "LineAdjustment" => format!("lines {{ adjustments {{ {selection} }} }}"),
+        "AppliedPromotion" => format!("applied {{ {selection} }}"),
+        "RejectedPromotion" => format!("rejected {{ {selection} }}"),
+        other => panic!("no path to {other}"),
+    };
+    format!("query($cart: CartInput!) {{ previewPromotions(cart: $cart) {{ {inner} }} }}")
+}
+
+#[test]
+fn every_field_of_a_preview_result_is_written_by_the_plan_or_left_to_async_graphql() {
+    use promotions::graphql::fast_preview::COVERAGE;
+    let sdl = promotions::graphql::sdl();
+    for (type_name, written, excluded) in COVERAGE {
+        let mut known: Vec<String> = written.iter().chain(excluded.iter()).map(|f| f.to_string()).collect();
+        known.sort();
+        let mut in_schema = schema_fields(&sdl, type_name);
+        in_schema.sort();
+        assert_eq!(
+            in_schema, known,
+            "{type_name}: a field the compiled preview neither writes nor excludes"
+        );
+        for field in *written {
+            let selection = match *field {
+                "lines" => "lines { lineId }",
+                "applied" => "applied { name }",
+                "rejected" => "rejected { reason }",
+                "adjustments" => "adjustments { amount }",
+                other => other,
+            };
+            let document = selecting(type_name, selection);
+            assert!(
+                PreviewPlan::compile(&parse_query(&document).unwrap()).is_some(),
+                "{type_name}.{field} should compile: {document}"
+            );
+        }
+        for field in *excluded {
+            let selection = match *field {
+                "redemption" => "redemption { orderId }",
+                "promotion" => "promotion { id }",
+                other => other,
+            };
+            let document = selecting(type_name, selection);
+            assert!(
+                PreviewPlan::compile(&parse_query(&document).unwrap()).is_none(),
+                "{type_name}.{field} must not compile: {document}"
+            );
+        }
+    }
+}
+
+/// A random non-empty selection of `fields` (each maybe aliased), with
+/// `__typename` sometimes; nested lists get a selection of their own.
+fn random_selection(rng: &mut StdRng, type_name: &str) -> String {
+    use promotions::graphql::fast_preview::COVERAGE;
+    let (_, written, _) = COVERAGE.iter().find(|(t, _, _)| *t == type_name).unwrap();
+    let mut parts = Vec::new();
+    for (i, field) in written.iter().enumerate() {
+        if rng.random_range(0..3) == 0 && !(parts.is_empty() && i + 1 == written.len()) {
+            continue;
+        }
+        let alias = if rng.random_range(0..4) == 0 {
+            format!("k{i}_{}: ", rng.random_range(0..100))
+        } else {
+            String::new()
+        };
+        let nested = match *field {
+            "lines" => Some("LineResult"),
+            "adjustments" => Some("LineAdjustment"),
+            "applied" => Some("AppliedPromotion"),
+            "rejected" => Some("RejectedPromotion"),
+            _ => None,
+        };
+        match nested {
+            Some(inner) => parts.push(format!("{alias}{field} {{ {} }}", random_selection(rng, inner))),
+            None => parts.push(format!("{alias}{field}")),
+        }
+    }
+    if rng.random_range(0..3) == 0 {
+        parts.insert(0, "__typename".to_owned());
+    }
+    if parts.is_empty() {
+        parts.push("__typename".to_owned());
+    }
+    parts.join(" ")
+}
+
+#[tokio::test]
+async fn random_selections_aliases_and_carts_answer_the_same_bytes_on_both_paths() {
+    let (seed, mut rng) = seeded("PREVIEW_SEED");
+    let app = spawn_app().await;
+    app.create_promotion(promotion_input(json!({}))).await;
+    let codes = [&[][..], &["NOPE"][..], &["DEMO5", "nope-2"][..]];
+    for round in 0..30 {
+        let selection = random_selection(&mut rng, "PromotionResult");
+        let document = format!("query($cart: CartInput!) {{ previewPromotions(cart: $cart) {{ {selection} }} }}");
+        let mut cart = cart(codes[rng.random_range(0..codes.len())]);
+        let lines = cart["lines"].as_array_mut().unwrap();
+        lines.truncate(1 + rng.random_range(0..3) as usize);
+        if rng.random_range(0..2) == 0 {
+            cart["customer"] = Value::Null;
+        }
+        let body = json!({ "query": document, "variables": { "cart": cart } });
+        let answer = both_paths(&app, body).await;
+        assert!(
+            answer.contains("previewPromotions"),
+            "seed {seed}, round {round}: {answer}"
+        );
+    }
 }

@@ -706,3 +706,16 @@ pub async fn next_json(socket: &mut Socket, within: Duration) -> Option<Value> {
         }
     }
 }
+
+/// A random generator seeded from the environment variable `var` when it
+/// holds a number (to replay a failure), else at random; the seed is
+/// printed, so that any failing run can be replayed.
+pub fn seeded(var: &str) -> (u64, rand::rngs::StdRng) {
+    use rand::SeedableRng;
+    let seed: u64 = std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("{var}={seed}");
+    (seed, rand::rngs::StdRng::seed_from_u64(seed))
+}

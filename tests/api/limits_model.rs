@@ -21,14 +21,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rand::Rng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
     Binary, OwnRedis, TestApp, USAGE_DRIFT_SQL, admin_client, free_port, fresh_database_url, promotion_input, rows,
-    spawn_app_on_database,
+    seeded, spawn_app_on_database,
 };
 
 const TTL: Duration = Duration::from_secs(2);
@@ -277,16 +277,12 @@ fn random_limit(rng: &mut StdRng) -> Option<i32> {
 
 #[tokio::test]
 async fn limits_hold_against_a_model_under_concurrency_limit_changes_flushall_and_sigkill() {
-    let seed: u64 = std::env::var("MODEL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(rand::random);
+    let (seed, mut rng) = seeded("MODEL_SEED");
     let phases: usize = std::env::var("MODEL_PHASES")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(24);
     eprintln!("limits model: MODEL_SEED={seed} MODEL_PHASES={phases}");
-    let mut rng = StdRng::seed_from_u64(seed);
 
     let redis = OwnRedis::start().await;
     let database_url = fresh_database_url().await;
