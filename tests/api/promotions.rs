@@ -610,3 +610,103 @@ async fn promotions_are_filtered_by_campaign_scope_status_activity_and_name() {
         .await;
     assert_eq!(data["campaign"]["promotions"]["totalCount"], 1);
 }
+
+#[tokio::test]
+async fn the_status_filter_in_sql_agrees_with_the_status_rule_in_rust_at_every_boundary() {
+    use chrono::{Duration, TimeZone, Utc};
+    use promotions::domain::promotion::PromotionStatus;
+    use promotions::store::page::PageRequest;
+    use promotions::store::promotions::{PromotionFilter, find_many, list};
+    use sea_orm::ConnectionTrait;
+
+    let app = spawn_app().await;
+    let now = Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap();
+    let instants = [
+        None,
+        Some(now - Duration::hours(1)),
+        Some(now),
+        Some(now + Duration::hours(1)),
+    ];
+    let mut rows = 0;
+    for active in [true, false] {
+        for starts in instants {
+            for ends in instants {
+                if let (Some(s), Some(e)) = (starts, ends)
+                    && e <= s
+                {
+                    continue;
+                }
+                for (limit, count) in [(None, 0), (Some(2), 0), (Some(2), 2), (Some(2), 3)] {
+                    rows += 1;
+                    app.db
+                        .execute_raw(sea_orm::Statement::from_sql_and_values(
+                            sea_orm::DbBackend::Postgres,
+                            "INSERT INTO promotions (id, name, scope, priority, stackable, stop_further_rules, requires_coupon,
+                                 active, targeted, action_kind, basis_points, total_usage_limit, redemption_count,
+                                 starts_at, ends_at, created_at, updated_at)
+                             VALUES (gen_random_uuid(), 'p', 'CART', 0, true, false, false, $1, false,
+                                 'PERCENTAGE_OFF', 1000, $2, $3, $4, $5, $6, $6)",
+                            [
+                                active.into(),
+                                limit.into(),
+                                count.into(),
+                                starts.into(),
+                                ends.into(),
+                                now.into(),
+                            ],
+                        ))
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    }
+    let all_ids: Vec<uuid::Uuid> = {
+        let page = list(
+            &app.db,
+            &PromotionFilter::default(),
+            now,
+            PageRequest {
+                first: 500,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(page.items.len(), rows);
+        page.items.iter().map(|p| p.id).collect()
+    };
+    let all = find_many(&app.db, &all_ids).await.unwrap();
+    for status in [
+        PromotionStatus::Scheduled,
+        PromotionStatus::Active,
+        PromotionStatus::Inactive,
+        PromotionStatus::Expired,
+        PromotionStatus::Exhausted,
+    ] {
+        let filter = PromotionFilter {
+            status: Some(status),
+            ..Default::default()
+        };
+        let page = list(
+            &app.db,
+            &filter,
+            now,
+            PageRequest {
+                first: 500,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+        let mut in_sql: Vec<uuid::Uuid> = page.items.iter().map(|p| p.id).collect();
+        let mut in_rust: Vec<uuid::Uuid> = all.iter().filter(|p| p.status(now) == status).map(|p| p.id).collect();
+        in_sql.sort();
+        in_rust.sort();
+        assert!(!in_rust.is_empty(), "{status:?}: no case covers it");
+        assert_eq!(
+            in_sql, in_rust,
+            "{status:?}: the SQL filter and PromotionStatus::derive disagree"
+        );
+    }
+}
