@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
+use sea_orm::ActiveEnum;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
@@ -25,7 +26,7 @@ use crate::domain::code_pattern::{BatchDefinition, BatchDraft, CodePattern};
 use crate::error::{AppError, AppResult};
 use crate::outbox::events::CouponBatchFinished;
 use crate::outbox::{self, Event, EventType};
-use crate::store::coupon_batches as repo;
+use crate::store::coupon_batches::{self as repo, BatchStatus};
 use crate::store::entities::coupon_batch::Model as Batch;
 use crate::store::{self, Change};
 
@@ -50,12 +51,12 @@ pub async fn create(db: &DatabaseConnection, promotion_id: Uuid, draft: &BatchDr
     super::coupons::check_cart_promotion(&txn, promotion_id).await?;
     let id = Uuid::now_v7();
     if def.count > INLINE_MAX {
-        let batch = repo::insert(&txn, id, promotion_id, &def, "PENDING", now).await?;
+        let batch = repo::insert(&txn, id, promotion_id, &def, BatchStatus::Pending, now).await?;
         txn.execute_unprepared(&format!("NOTIFY {CHANNEL}")).await?;
         txn.commit().await?;
         return Ok(batch);
     }
-    let batch = repo::insert(&txn, id, promotion_id, &def, "RUNNING", now).await?;
+    let batch = repo::insert(&txn, id, promotion_id, &def, BatchStatus::Running, now).await?;
     let batch = generate_chunk(&txn, &batch, &def.pattern, def.count, Duration::ZERO).await?;
     txn.commit().await?;
     Ok(batch)
@@ -87,7 +88,7 @@ pub async fn generate_chunk(
     let batch = repo::advance(db, batch.id, inserted, error, lease).await?;
     store::notify_change(db, Change::Coupons).await?;
     if let Some(finished_at) = batch.finished_at {
-        let event_type = if batch.status == "DONE" {
+        let event_type = if batch.status == BatchStatus::Done {
             EventType::CouponBatchCompleted
         } else {
             EventType::CouponBatchFailed
@@ -98,7 +99,7 @@ pub async fn generate_chunk(
             pattern: batch.pattern.clone(),
             requested: batch.requested,
             generated: batch.generated,
-            status: batch.status.clone(),
+            status: batch.status.to_value(),
             error: batch.error.clone(),
             finished_at: Some(finished_at),
         };

@@ -99,7 +99,7 @@ impl Query {
     ) -> Result<Conn<OutboxEventObject>> {
         let state = ctx.data_unchecked::<AppState>();
         let had_cursor = after.is_some();
-        let page = outbox::list(&state.db, status.map(OutboxStatus::as_str), page_request(first, after)?).await?;
+        let page = outbox::list(&state.db, status.map(Into::into), page_request(first, after)?).await?;
         Ok(connection(page, had_cursor, |e| e.id, OutboxEventObject))
     }
 

@@ -164,11 +164,11 @@ impl Subscription {
         let slot = SubscriptionSlots::take(ctx)?;
         Ok(async_stream::stream! {
             let _slot = slot;
-            let mut last: Option<(i32, String)> = None;
+            let mut last = None;
             loop {
                 let Ok(Some(batch)) = coupon_batches::find(&state.db, id).await else { break };
-                let now = (batch.generated, batch.status.clone());
-                let finished = batch.status == "DONE" || batch.status == "FAILED";
+                let now = (batch.generated, batch.status);
+                let finished = batch.status.is_finished();
                 if last.as_ref() != Some(&now) {
                     last = Some(now);
                     yield CouponBatchObject(batch);

@@ -8,9 +8,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value};
+use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value};
 use uuid::Uuid;
 
+pub use super::entities::coupon_batch::BatchStatus;
 use super::entities::coupon_batch::{self, Model};
 use crate::domain::code_pattern::BatchDefinition;
 use crate::error::AppResult;
@@ -40,7 +41,7 @@ pub async fn insert(
     id: Uuid,
     promotion_id: Uuid,
     def: &BatchDefinition,
-    status: &str,
+    status: BatchStatus,
     now: DateTime<Utc>,
 ) -> AppResult<Model> {
     let row = one(
@@ -53,7 +54,7 @@ pub async fn insert(
             promotion_id.into(),
             def.pattern.as_str().into(),
             def.count.into(),
-            status.into(),
+            status.to_value().into(),
             def.usage_limit.into(),
             def.usage_limit_per_customer.into(),
             def.window.starts_at.into(),

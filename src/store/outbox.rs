@@ -3,9 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value};
+use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value};
 use uuid::Uuid;
 
+pub use super::entities::outbox_event::OutboxStatus;
 use super::entities::outbox_event::{self, Column, Entity};
 use super::page::{self, Page, PageRequest};
 use crate::error::{AppError, AppResult};
@@ -66,38 +67,77 @@ pub async fn insert(db: &impl ConnectionTrait, event: &NewEvent<'_>, notify: boo
     .map(|_| ())
 }
 
+/// A stored outbox row, for operators.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    pub id: Uuid,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    pub status: OutboxStatus,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+impl From<outbox_event::Model> for OutboxEvent {
+    fn from(row: outbox_event::Model) -> Self {
+        OutboxEvent {
+            id: row.id,
+            aggregate_type: row.aggregate_type,
+            aggregate_id: row.aggregate_id,
+            event_type: row.event_type,
+            payload: row.payload,
+            status: row.status,
+            attempts: row.attempts,
+            last_error: row.last_error,
+            created_at: row.created_at,
+            published_at: row.published_at,
+            next_attempt_at: row.next_attempt_at,
+        }
+    }
+}
+
 /// A page of outbox rows, newest first, optionally of one status.
 pub async fn list(
     db: &impl ConnectionTrait,
-    status: Option<&str>,
+    status: Option<OutboxStatus>,
     page: PageRequest,
-) -> AppResult<Page<outbox_event::Model>> {
+) -> AppResult<Page<OutboxEvent>> {
     let mut select = Entity::find();
     if let Some(status) = status {
         select = select.filter(Column::Status.eq(status));
     }
-    Ok(page::fetch(db, select, Column::Id, page).await?)
+    let page = page::fetch(db, select, Column::Id, page).await?;
+    Ok(Page {
+        items: page.items.into_iter().map(OutboxEvent::from).collect(),
+        has_next_page: page.has_next_page,
+        total_count: page.total_count,
+    })
 }
 
 /// Puts a DEAD row back to PENDING with fresh attempts; other states are CONFLICT.
-pub async fn retry(db: &impl ConnectionTrait, id: Uuid) -> AppResult<outbox_event::Model> {
+pub async fn retry(db: &impl ConnectionTrait, id: Uuid) -> AppResult<OutboxEvent> {
     let rows = Entity::update_many()
-        .col_expr(Column::Status, Expr::value("PENDING"))
+        .col_expr(Column::Status, Expr::value(OutboxStatus::Pending))
         .col_expr(Column::Attempts, Expr::value(0))
         .col_expr(Column::NextAttemptAt, Expr::value(Utc::now()))
         .filter(Column::Id.eq(id))
-        .filter(Column::Status.eq("DEAD"))
+        .filter(Column::Status.eq(OutboxStatus::Dead))
         .exec_with_returning(db)
         .await?;
     if let Some(row) = rows.into_iter().next() {
         wake_relays(db).await?;
-        return Ok(row);
+        return Ok(row.into());
     }
     match Entity::find_by_id(id).one(db).await? {
         None => Err(AppError::not_found("id", format!("no outbox event with id {id}"))),
         Some(row) => Err(AppError::Conflict {
             field: Some("id".into()),
-            message: format!("only DEAD events can be retried; this one is {}", row.status),
+            message: format!("only DEAD events can be retried; this one is {}", row.status.to_value()),
         }),
     }
 }

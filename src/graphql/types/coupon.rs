@@ -161,6 +161,7 @@ impl GenerateCouponsInput {
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::store::coupon_batches::BatchStatus")]
 pub enum BatchStatus {
     Pending,
     Running,
@@ -188,16 +189,8 @@ impl CouponBatchObject {
     async fn generated(&self) -> i32 {
         self.0.generated
     }
-    async fn status(&self) -> Result<BatchStatus> {
-        Ok(match self.0.status.as_str() {
-            "PENDING" => BatchStatus::Pending,
-            "RUNNING" => BatchStatus::Running,
-            "DONE" => BatchStatus::Done,
-            "FAILED" => BatchStatus::Failed,
-            other => {
-                return Err(AppError::corrupt_row("coupon_batches", self.0.id, format!("status {other:?}")).into());
-            }
-        })
+    async fn status(&self) -> BatchStatus {
+        self.0.status.into()
     }
     async fn error(&self) -> Option<&str> {
         self.0.error.as_deref()

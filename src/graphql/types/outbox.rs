@@ -1,31 +1,20 @@
 //! `OutboxEvent`, for operators watching the relay.
 
-use async_graphql::{Enum, ID, Object, Result};
+use async_graphql::{Enum, ID, Object};
 use chrono::{DateTime, Utc};
 
-use crate::error::AppError;
-use crate::store::entities::outbox_event;
+use crate::store::outbox::OutboxEvent;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::store::outbox::OutboxStatus")]
 pub enum OutboxStatus {
     Pending,
     Published,
     Dead,
 }
 
-impl OutboxStatus {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutboxStatus::Pending => "PENDING",
-            OutboxStatus::Published => "PUBLISHED",
-            OutboxStatus::Dead => "DEAD",
-        }
-    }
-}
-
 /// An event row of the transactional outbox.
-pub struct OutboxEventObject(pub outbox_event::Model);
+pub struct OutboxEventObject(pub OutboxEvent);
 
 #[Object(name = "OutboxEvent")]
 impl OutboxEventObject {
@@ -45,13 +34,8 @@ impl OutboxEventObject {
     async fn payload(&self) -> String {
         self.0.payload.to_string()
     }
-    async fn status(&self) -> Result<OutboxStatus> {
-        Ok(match self.0.status.as_str() {
-            "PENDING" => OutboxStatus::Pending,
-            "PUBLISHED" => OutboxStatus::Published,
-            "DEAD" => OutboxStatus::Dead,
-            other => return Err(AppError::corrupt_row("outbox_events", self.0.id, format!("status {other:?}")).into()),
-        })
+    async fn status(&self) -> OutboxStatus {
+        self.0.status.into()
     }
     async fn attempts(&self) -> i32 {
         self.0.attempts
