@@ -26,8 +26,7 @@ use crate::domain::code_pattern::{BatchDefinition, BatchDraft, CodePattern};
 use crate::error::{AppError, AppResult};
 use crate::outbox::events::CouponBatchFinished;
 use crate::outbox::{self, Event, EventType};
-use crate::store::coupon_batches::{self as repo, BatchStatus};
-use crate::store::entities::coupon_batch::Model as Batch;
+use crate::store::coupon_batches::{self as repo, Batch, BatchStatus};
 use crate::store::{self, Change};
 
 /// Most codes generated inside the request.

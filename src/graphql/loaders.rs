@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::campaign::Campaign;
 use crate::domain::promotion::Promotion;
-use crate::store::entities::coupon_batch;
+use crate::store::coupon_batches::Batch;
 use crate::store::{campaigns, coupon_batches, promotions};
 
 /// How long a loader waits for more keys before it queries.
@@ -50,9 +50,9 @@ impl Loader<Uuid> for Promotions {
 }
 
 impl Loader<Uuid> for Batches {
-    type Value = coupon_batch::Model;
+    type Value = Batch;
     type Error = async_graphql::Error;
-    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, coupon_batch::Model>, Self::Error> {
+    async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, Batch>, Self::Error> {
         Ok(coupon_batches::find_many(&self.0, ids)
             .await?
             .into_iter()

@@ -16,6 +16,45 @@ use super::entities::coupon_batch::{self, Model};
 use crate::domain::code_pattern::BatchDefinition;
 use crate::error::AppResult;
 
+/// A coupon batch, as the use cases and the API see it (its lease is the
+/// store's business).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    pub id: Uuid,
+    pub promotion_id: Uuid,
+    pub pattern: String,
+    pub requested: i32,
+    pub generated: i32,
+    pub status: BatchStatus,
+    pub error: Option<String>,
+    pub usage_limit: Option<i32>,
+    pub usage_limit_per_customer: Option<i32>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<Model> for Batch {
+    fn from(row: Model) -> Self {
+        Batch {
+            id: row.id,
+            promotion_id: row.promotion_id,
+            pattern: row.pattern,
+            requested: row.requested,
+            generated: row.generated,
+            status: row.status,
+            error: row.error,
+            usage_limit: row.usage_limit,
+            usage_limit_per_customer: row.usage_limit_per_customer,
+            starts_at: row.starts_at,
+            expires_at: row.expires_at,
+            created_at: row.created_at,
+            finished_at: row.finished_at,
+        }
+    }
+}
+
 fn statement(sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
@@ -24,11 +63,12 @@ async fn one(
     db: &impl ConnectionTrait,
     sql: &str,
     values: impl IntoIterator<Item = Value>,
-) -> AppResult<Option<Model>> {
+) -> AppResult<Option<Batch>> {
     Ok(coupon_batch::Entity::find()
         .from_raw_sql(statement(sql, values))
         .one(db)
-        .await?)
+        .await?
+        .map(Batch::from))
 }
 
 fn secs(lease: Duration) -> Value {
@@ -43,7 +83,7 @@ pub async fn insert(
     def: &BatchDefinition,
     status: BatchStatus,
     now: DateTime<Utc>,
-) -> AppResult<Model> {
+) -> AppResult<Batch> {
     let row = one(
         db,
         "INSERT INTO coupon_batches (id, promotion_id, pattern, requested, generated, status, usage_limit,
@@ -71,7 +111,7 @@ pub async fn insert(
 /// returns how many it inserted.
 pub async fn insert_codes(
     db: &impl ConnectionTrait,
-    batch: &Model,
+    batch: &Batch,
     ids: Vec<Uuid>,
     codes: Vec<String>,
     limit: i64,
@@ -111,7 +151,7 @@ pub async fn advance(
     inserted: i32,
     error: Option<String>,
     lease: Duration,
-) -> AppResult<Model> {
+) -> AppResult<Batch> {
     let row = one(
         db,
         "UPDATE coupon_batches SET generated = generated + $2,
@@ -131,7 +171,7 @@ pub async fn advance(
 
 /// Takes the oldest unfinished batch nobody holds (never leased, or its lease
 /// ran out) for `owner`, until `lease` from now.
-pub async fn claim(db: &impl ConnectionTrait, owner: Uuid, lease: Duration) -> AppResult<Option<Model>> {
+pub async fn claim(db: &impl ConnectionTrait, owner: Uuid, lease: Duration) -> AppResult<Option<Batch>> {
     one(
         db,
         "UPDATE coupon_batches SET status = 'RUNNING', lease_owner = $1,
@@ -146,7 +186,7 @@ pub async fn claim(db: &impl ConnectionTrait, owner: Uuid, lease: Duration) -> A
 }
 
 /// Locks the batch for this transaction if `owner` still holds it.
-pub async fn hold(db: &impl ConnectionTrait, id: Uuid, owner: Uuid) -> AppResult<Option<Model>> {
+pub async fn hold(db: &impl ConnectionTrait, id: Uuid, owner: Uuid) -> AppResult<Option<Batch>> {
     one(
         db,
         "SELECT * FROM coupon_batches WHERE id = $1 AND lease_owner = $2 AND status = 'RUNNING'
@@ -187,14 +227,17 @@ pub async fn codes(
 }
 
 /// A batch row by id.
-pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Model>> {
+pub async fn find(db: &impl ConnectionTrait, id: Uuid) -> AppResult<Option<Batch>> {
     Ok(find_many(db, &[id]).await?.pop())
 }
 
 /// The batch rows of these ids that exist, in no particular order.
-pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Vec<Model>> {
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Vec<Batch>> {
     Ok(coupon_batch::Entity::find()
         .filter(coupon_batch::Column::Id.is_in(ids.iter().copied()))
         .all(db)
-        .await?)
+        .await?
+        .into_iter()
+        .map(Batch::from)
+        .collect())
 }

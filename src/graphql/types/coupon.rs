@@ -10,8 +10,8 @@ use crate::domain::coupon::{self as domain, CouponDraft, TermsUpdate, Update};
 use crate::error::AppError;
 use crate::graphql::loaders::Loaders;
 use crate::state::AppState;
+use crate::store::coupon_batches::Batch;
 use crate::store::coupons::{self, CouponOwner};
-use crate::store::entities::coupon_batch;
 
 /// A code that unlocks a CART promotion.
 pub struct CouponObject(pub domain::Coupon);
@@ -170,7 +170,7 @@ pub enum BatchStatus {
 }
 
 /// Codes generated from one pattern.
-pub struct CouponBatchObject(pub coupon_batch::Model);
+pub struct CouponBatchObject(pub Batch);
 
 #[Object(name = "CouponBatch")]
 impl CouponBatchObject {
