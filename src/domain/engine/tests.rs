@@ -5,14 +5,20 @@
 
 use std::collections::HashMap;
 
-use chrono::{Duration, TimeZone};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use uuid::Uuid;
 
 use super::*;
+use crate::domain::campaign::CampaignStatus;
+use crate::domain::cart::Cart;
 use crate::domain::cart::{CartDraft, CustomerDraft, LineDraft};
+use crate::domain::coupon::Coupon;
 use crate::domain::coupon::CouponDefinition;
+use crate::domain::promotion::{Action, DayOfWeek, Promotion, Scope, TierBasis};
 use crate::domain::promotion::{
     ActionDraft, ConditionDraft, PromotionDefinition, PromotionDraft, TargetDraft, TierDraft,
 };
+use crate::domain::validation::Window;
 
 fn now() -> DateTime<Utc> {
     // A Thursday.
