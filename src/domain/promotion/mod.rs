@@ -2,7 +2,7 @@
 //! it gives. A [`PromotionDraft`] holds raw values as a client (or a stored
 //! row) gave them; [`PromotionDefinition::new`] checks every rule of
 //! DESIGN.md 3.7 and is the only way to obtain a definition. The parts live
-//! in their own files: [`target`], [`conditions`], [`action`], [`status`].
+//! in their own files: `target`, `conditions`, `action`, `status`.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
