@@ -33,8 +33,6 @@ use crate::store::{self, Change};
 pub const INLINE_MAX: i32 = 10_000;
 /// Codes per job transaction.
 pub const CHUNK: i32 = 25_000;
-/// The NOTIFY channel that wakes the batch worker.
-pub const CHANNEL: &str = "coupon_batches";
 /// Rounds of drawing again after collisions before the space counts as exhausted.
 const MAX_ROUNDS: u32 = 16;
 /// Most candidates drawn in one round.
@@ -51,7 +49,7 @@ pub async fn create(db: &DatabaseConnection, promotion_id: Uuid, draft: &BatchDr
     let id = Uuid::now_v7();
     if def.count > INLINE_MAX {
         let batch = repo::insert(&txn, id, promotion_id, &def, BatchStatus::Pending, now).await?;
-        txn.execute_unprepared(&format!("NOTIFY {CHANNEL}")).await?;
+        repo::wake_generators(&txn).await?;
         txn.commit().await?;
         return Ok(batch);
     }

@@ -15,14 +15,14 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use rand::Rng;
 use redis::aio::ConnectionManager;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
 use super::events::{Envelope, VERSION};
 use crate::error::{AppError, AppResult};
+use crate::store::outbox;
 
 /// The worker's polling fallback ([`crate::workers::relay`]).
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
@@ -30,8 +30,6 @@ pub const POLL_EVERY: Duration = Duration::from_secs(1);
 const BATCH: i64 = 200;
 /// Longest retry delay.
 const MAX_DELAY: Duration = Duration::from_secs(300);
-/// Advisory lock key of a relay batch.
-const LOCK_KEY: i64 = 0x6f75_7462_6f78; // "outbox"
 
 /// Relay settings.
 #[derive(Debug, Clone)]
@@ -41,16 +39,6 @@ pub struct RelayConfig {
     pub maxlen: usize,
     pub max_attempts: i32,
     pub retry_base: Duration,
-}
-
-struct Row {
-    id: Uuid,
-    aggregate_type: String,
-    aggregate_id: String,
-    event_type: String,
-    payload: serde_json::Value,
-    attempts: i32,
-    created_at: DateTime<Utc>,
 }
 
 /// The delay before attempt `attempts + 1`: base x 2^(attempts-1), capped, with ±25 % jitter.
@@ -65,33 +53,8 @@ pub fn backoff(base: Duration, attempts: i32) -> Duration {
 #[tracing::instrument(skip_all)]
 pub async fn relay_batch(db: &DatabaseConnection, redis: &ConnectionManager, config: &RelayConfig) -> AppResult<usize> {
     let txn = db.begin().await?;
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock($1)",
-        [LOCK_KEY.into()],
-    ))
-    .await?;
-    let rows = txn
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT id, aggregate_type, aggregate_id, event_type, payload, attempts, created_at FROM outbox_events
-             WHERE status = 'PENDING' AND next_attempt_at <= now() ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
-            [BATCH.into()],
-        ))
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(Row {
-                id: r.try_get("", "id")?,
-                aggregate_type: r.try_get("", "aggregate_type")?,
-                aggregate_id: r.try_get("", "aggregate_id")?,
-                event_type: r.try_get("", "event_type")?,
-                payload: r.try_get("", "payload")?,
-                attempts: r.try_get("", "attempts")?,
-                created_at: r.try_get("", "created_at")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+    outbox::lock_relay(&txn).await?;
+    let rows = outbox::claim_due(&txn, BATCH).await?;
     if rows.is_empty() {
         txn.commit().await?;
         return Ok(0);
@@ -121,13 +84,7 @@ pub async fn relay_batch(db: &DatabaseConnection, redis: &ConnectionManager, con
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     match pipe.query_async::<()>(&mut redis.clone()).await {
         Ok(()) => {
-            txn.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "UPDATE outbox_events SET status = 'PUBLISHED', published_at = clock_timestamp(), attempts = attempts + 1,
-                 last_error = NULL, next_attempt_at = NULL WHERE id = ANY($1)",
-                [ids.into()],
-            ))
-            .await?;
+            outbox::mark_published(&txn, &ids).await?;
             txn.commit().await?;
             Ok(rows.len())
         }
@@ -137,21 +94,7 @@ pub async fn relay_batch(db: &DatabaseConnection, redis: &ConnectionManager, con
                 let attempts = row.attempts + 1;
                 let dead = attempts >= config.max_attempts;
                 let delay = backoff(config.retry_base, attempts);
-                txn.execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "UPDATE outbox_events SET attempts = $2, last_error = $3,
-                     status = CASE WHEN $4 THEN 'DEAD' ELSE 'PENDING' END,
-                     next_attempt_at = CASE WHEN $4 THEN NULL ELSE now() + make_interval(secs => $5) END
-                     WHERE id = $1",
-                    [
-                        row.id.into(),
-                        attempts.into(),
-                        e.to_string().into(),
-                        dead.into(),
-                        delay.as_secs_f64().into(),
-                    ],
-                ))
-                .await?;
+                outbox::schedule_retry(&txn, row.id, attempts, &e.to_string(), dead, delay).await?;
             }
             txn.commit().await?;
             Err(AppError::Unavailable(format!("publishing events failed: {e}")))

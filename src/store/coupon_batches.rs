@@ -241,3 +241,12 @@ pub async fn find_many(db: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Vec
         .map(Batch::from)
         .collect())
 }
+
+/// The NOTIFY channel that wakes the coupon generators.
+pub const CHANNEL: &str = "coupon_batches";
+
+/// Wakes the coupon generators (inside the writing transaction: delivered at its commit).
+pub async fn wake_generators(db: &impl ConnectionTrait) -> AppResult<()> {
+    db.execute_unprepared(&format!("NOTIFY {CHANNEL}")).await?;
+    Ok(())
+}

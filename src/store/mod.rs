@@ -7,6 +7,7 @@ pub mod campaigns;
 pub mod coupon_batches;
 pub mod coupons;
 pub mod entities;
+pub mod expiry;
 pub mod outbox;
 pub mod page;
 pub mod promotions;

@@ -182,3 +182,110 @@ pub async fn backlog(db: &impl ConnectionTrait) -> Result<Backlog, sea_orm::DbEr
         },
     })
 }
+
+/// Deletes at most `limit` PUBLISHED rows published before `before`.
+pub async fn prune_published(
+    db: &impl ConnectionTrait,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<u64, sea_orm::DbErr> {
+    let done = db
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "DELETE FROM outbox_events WHERE id IN (
+                 SELECT id FROM outbox_events WHERE status = 'PUBLISHED' AND published_at < $1 LIMIT $2)",
+            [before.into(), limit.into()],
+        ))
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Advisory lock key of a relay batch.
+const RELAY_LOCK: i64 = 0x6f75_7462_6f78; // "outbox"
+
+/// Takes the relays' lock until the transaction ends: one batch at a time,
+/// across replicas, so rows leave in creation order.
+pub async fn lock_relay(txn: &impl ConnectionTrait) -> Result<(), sea_orm::DbErr> {
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [RELAY_LOCK.into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// A row due for publication.
+pub struct DueEvent {
+    pub id: Uuid,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Claims up to `limit` PENDING rows that are due, in creation order
+/// (`FOR UPDATE SKIP LOCKED`, until the transaction ends).
+pub async fn claim_due(txn: &impl ConnectionTrait, limit: i64) -> Result<Vec<DueEvent>, sea_orm::DbErr> {
+    txn.query_all_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT id, aggregate_type, aggregate_id, event_type, payload, attempts, created_at FROM outbox_events
+         WHERE status = 'PENDING' AND next_attempt_at <= now() ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+        [limit.into()],
+    ))
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(DueEvent {
+            id: r.try_get("", "id")?,
+            aggregate_type: r.try_get("", "aggregate_type")?,
+            aggregate_id: r.try_get("", "aggregate_id")?,
+            event_type: r.try_get("", "event_type")?,
+            payload: r.try_get("", "payload")?,
+            attempts: r.try_get("", "attempts")?,
+            created_at: r.try_get("", "created_at")?,
+        })
+    })
+    .collect()
+}
+
+/// Marks these rows PUBLISHED.
+pub async fn mark_published(txn: &impl ConnectionTrait, ids: &[Uuid]) -> Result<(), sea_orm::DbErr> {
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE outbox_events SET status = 'PUBLISHED', published_at = clock_timestamp(), attempts = attempts + 1,
+         last_error = NULL, next_attempt_at = NULL WHERE id = ANY($1)",
+        [ids.to_vec().into()],
+    ))
+    .await
+    .map(|_| ())
+}
+
+/// Records a failed attempt: the row is DEAD when `dead`, else due again after `delay`.
+pub async fn schedule_retry(
+    txn: &impl ConnectionTrait,
+    id: Uuid,
+    attempts: i32,
+    error: &str,
+    dead: bool,
+    delay: std::time::Duration,
+) -> Result<(), sea_orm::DbErr> {
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE outbox_events SET attempts = $2, last_error = $3,
+         status = CASE WHEN $4 THEN 'DEAD' ELSE 'PENDING' END,
+         next_attempt_at = CASE WHEN $4 THEN NULL ELSE now() + make_interval(secs => $5) END
+         WHERE id = $1",
+        [
+            id.into(),
+            attempts.into(),
+            error.into(),
+            dead.into(),
+            delay.as_secs_f64().into(),
+        ],
+    ))
+    .await
+    .map(|_| ())
+}

@@ -15,9 +15,10 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{Wakeup, Worker};
-use crate::admin::coupon_batches::{self, CHANNEL, CHUNK};
+use crate::admin::coupon_batches::{self, CHUNK};
 use crate::error::AppResult;
 use crate::store::coupon_batches as repo;
+use crate::store::coupon_batches::CHANNEL;
 
 /// Polling fallback (also how soon an expired lease is noticed).
 const POLL_EVERY: Duration = Duration::from_secs(1);

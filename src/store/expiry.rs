@@ -1,0 +1,70 @@
+//! The expiry's statements: what the clock closed at an instant, claimed
+//! in bounded batches with SKIP LOCKED (so replicas share the work) and
+//! marked in the same statement; each returns (id, payload) of what it took.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use uuid::Uuid;
+
+use crate::error::AppResult;
+
+/// What one statement took: ids with their event payloads.
+pub type Claimed = Vec<(Uuid, serde_json::Value)>;
+
+async fn claim(db: &impl ConnectionTrait, sql: &str, now: DateTime<Utc>, batch: i64) -> AppResult<Claimed> {
+    Ok(db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            [now.into(), batch.into()],
+        ))
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("", "id")?, r.try_get("", "payload")?)))
+        .collect::<Result<_, sea_orm::DbErr>>()?)
+}
+
+/// Promotions whose window closed by `now` and were not announced yet: now announced.
+pub async fn announce_promotions(db: &impl ConnectionTrait, now: DateTime<Utc>, batch: i64) -> AppResult<Claimed> {
+    claim(
+        db,
+        "UPDATE promotions p SET expiry_announced_at = $1 FROM (
+             SELECT id FROM promotions WHERE expiry_announced_at IS NULL AND ends_at <= $1
+             ORDER BY ends_at LIMIT $2 FOR UPDATE SKIP LOCKED) due
+         WHERE p.id = due.id
+         RETURNING p.id, jsonb_build_object('id', p.id, 'name', p.name, 'endsAt', p.ends_at) AS payload",
+        now,
+        batch,
+    )
+    .await
+}
+
+/// Coupons whose window closed by `now` and were not announced yet: now announced.
+pub async fn announce_coupons(db: &impl ConnectionTrait, now: DateTime<Utc>, batch: i64) -> AppResult<Claimed> {
+    claim(
+        db,
+        "UPDATE coupons c SET expiry_announced_at = $1 FROM (
+             SELECT id FROM coupons WHERE expiry_announced_at IS NULL AND expires_at <= $1
+             ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) due
+         WHERE c.id = due.id
+         RETURNING c.id, jsonb_build_object('id', c.id, 'code', c.code, 'promotionId', c.promotion_id, 'expiresAt', c.expires_at) AS payload",
+        now,
+        batch,
+    )
+    .await
+}
+
+/// Campaigns past their end that are not ENDED: now ENDED.
+pub async fn end_campaigns(db: &impl ConnectionTrait, now: DateTime<Utc>, batch: i64) -> AppResult<Claimed> {
+    claim(
+        db,
+        "UPDATE campaigns c SET status = 'ENDED', updated_at = $1 FROM (
+             SELECT id FROM campaigns WHERE status <> 'ENDED' AND ends_at <= $1
+             ORDER BY ends_at LIMIT $2 FOR UPDATE SKIP LOCKED) due
+         WHERE c.id = due.id
+         RETURNING c.id, jsonb_build_object('id', c.id, 'name', c.name, 'status', c.status, 'endsAt', c.ends_at) AS payload",
+        now,
+        batch,
+    )
+    .await
+}
