@@ -7,8 +7,10 @@
 //! No error code is written anywhere else. Input problems name the
 //! offending input path in `extensions.field`. Infrastructure failures convert with
 //! `From` and become UNAVAILABLE (a dependency is unreachable: retry later)
-//! or INTERNAL (a bug or corrupt data): both are logged once, here, with
-//! their cause chain, and the client gets a generic message.
+//! or INTERNAL (a bug or corrupt data). Both keep the error that caused
+//! them ([`Cause`]) and are logged once, here, with what was being done and
+//! every cause of the chain; the client gets a generic message and the
+//! trace id.
 //!
 //! A rejected business rule in a cart (expired coupon, limit reached) is not
 //! an error: it is data in `PromotionResult.rejected`.
@@ -53,9 +55,51 @@ pub enum AppError {
         retry_after: Option<Duration>,
     },
     /// UNAVAILABLE, 503: PostgreSQL or Redis cannot be reached; nothing was changed.
-    Unavailable(String),
+    Unavailable(Cause),
     /// INTERNAL, 500: a bug or stored data that fails to decode; logged, generic to the client.
-    Internal(String),
+    Internal(Cause),
+}
+
+/// What an infrastructure failure was: what was being done, and the error
+/// that stopped it with its own causes, logged once, together.
+#[derive(Debug)]
+pub struct Cause {
+    context: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Cause {
+    /// A failure with no error behind it (a broken expectation).
+    pub fn new(context: impl Into<String>) -> Self {
+        Self {
+            context: context.into(),
+            source: None,
+        }
+    }
+
+    /// A failure caused by `source`, whose own causes are kept.
+    pub fn of(context: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            context: context.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// The context and every cause, outermost first: `context: cause: cause ...`.
+    pub fn chain(&self) -> String {
+        let mut text = self.context.clone();
+        let mut next: Option<&(dyn std::error::Error + 'static)> = self.source.as_deref().map(|e| e as _);
+        while let Some(error) = next {
+            let message = error.to_string();
+            // Some errors repeat their source's message in their own.
+            if !text.ends_with(&message) {
+                text.push_str(": ");
+                text.push_str(&message);
+            }
+            next = error.source();
+        }
+        text
+    }
 }
 
 /// An error as the client sees it: code, message and extensions.
@@ -113,17 +157,33 @@ impl AppError {
         }
     }
 
-    /// For logs of background work: the cause of an infrastructure failure, else the code.
+    /// INTERNAL with no error behind it (a broken expectation).
+    pub fn internal(context: impl Into<String>) -> Self {
+        AppError::Internal(Cause::new(context))
+    }
+
+    /// INTERNAL caused by `source` (its causes are kept and logged).
+    pub fn internal_from(context: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        AppError::Internal(Cause::of(context, source))
+    }
+
+    /// UNAVAILABLE: `context` says what could not be done now.
+    pub fn unavailable(context: impl Into<String>) -> Self {
+        AppError::Unavailable(Cause::new(context))
+    }
+
+    /// For logs of background work: an infrastructure failure with every
+    /// cause, else the code.
     pub fn into_cause(self) -> String {
         match self {
-            AppError::Unavailable(cause) | AppError::Internal(cause) => cause,
+            AppError::Unavailable(cause) | AppError::Internal(cause) => cause.chain(),
             other => other.code().to_owned(),
         }
     }
 
     /// A stored row that cannot be decoded: INTERNAL, naming the row.
     pub fn corrupt_row(table: &str, id: impl std::fmt::Display, why: impl std::fmt::Display) -> Self {
-        AppError::Internal(format!("stored row {table}/{id} cannot be decoded: {why}"))
+        AppError::internal(format!("stored row {table}/{id} cannot be decoded: {why}"))
     }
 
     /// What the client sees; an infrastructure failure is logged here, once,
@@ -142,14 +202,14 @@ impl AppError {
                 (message, None)
             }
             AppError::Unavailable(cause) => {
-                tracing::warn!(error.cause = %cause, "dependency unavailable");
+                tracing::warn!(error.cause = %cause.chain(), "dependency unavailable");
                 (
                     "a dependency is unavailable, nothing was changed; retry later".to_owned(),
                     None,
                 )
             }
             AppError::Internal(cause) => {
-                tracing::error!(error.cause = %cause, "internal error");
+                tracing::error!(error.cause = %cause.chain(), "internal error");
                 ("internal error".to_owned(), None)
             }
         };
@@ -186,9 +246,9 @@ impl From<sea_orm::DbErr> for AppError {
         use sea_orm::DbErr;
         match &err {
             DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
-                AppError::Unavailable(format!("PostgreSQL is unavailable: {err}"))
+                AppError::Unavailable(Cause::of("PostgreSQL is unavailable", err))
             }
-            _ => AppError::Internal(format!("database error: {err}")),
+            _ => AppError::internal_from("database error", err),
         }
     }
 }
@@ -196,9 +256,9 @@ impl From<sea_orm::DbErr> for AppError {
 impl From<redis::RedisError> for AppError {
     fn from(err: redis::RedisError) -> Self {
         if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() || err.is_timeout() {
-            AppError::Unavailable(format!("Redis is unavailable: {err}"))
+            AppError::Unavailable(Cause::of("Redis is unavailable", err))
         } else {
-            AppError::Internal(format!("Redis error: {err}"))
+            AppError::internal_from("Redis error", err)
         }
     }
 }
@@ -252,3 +312,28 @@ impl IntoResponse for AppError {
 
 /// Shorthand for results of use cases.
 pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connection reset")]
+    struct Reset;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("query failed")]
+    struct Query(#[source] Reset);
+
+    #[test]
+    fn an_internal_error_keeps_every_cause_and_the_client_sees_none() {
+        let error = AppError::internal_from("recording a redemption", Query(Reset));
+        let AppError::Internal(cause) = &error else {
+            panic!("not internal")
+        };
+        assert_eq!(cause.chain(), "recording a redemption: query failed: connection reset");
+        let parts = error.parts();
+        assert_eq!((parts.code, parts.message.as_str()), ("INTERNAL", "internal error"));
+        assert_eq!(parts.field, None);
+    }
+}

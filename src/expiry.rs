@@ -37,7 +37,7 @@ pub async fn expire(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Ex
     // The SQL builds each payload; the typed [`Expiry`] checks its shape.
     let typed = |payload: &serde_json::Value| {
         serde_json::from_value::<Expiry>(payload.clone())
-            .map_err(|e| AppError::Internal(format!("an expiry payload does not fit its type: {e}")))
+            .map_err(|e| AppError::internal_from("an expiry payload does not fit its type", e))
     };
     for (id, payload) in &promotions {
         outbox::enqueue(

@@ -119,7 +119,7 @@ async fn fill(db: &impl ConnectionTrait, batch: &Batch, pattern: &CodePattern, n
             .min(MAX_CANDIDATES);
         let (ids, codes) = candidates(pattern, draws);
         let added = repo::insert_codes(db, batch, ids, codes, i64::from(missing)).await?;
-        inserted += i32::try_from(added).map_err(|_| AppError::Internal("inserted more codes than asked".into()))?;
+        inserted += i32::try_from(added).map_err(|_| AppError::internal("inserted more codes than asked"))?;
     }
     Ok(inserted)
 }

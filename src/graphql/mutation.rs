@@ -24,7 +24,7 @@ use super::types::promotion::{PromotionInput, PromotionObject};
 async fn detached<T: Send + 'static>(work: impl Future<Output = AppResult<T>> + Send + 'static) -> AppResult<T> {
     tokio::spawn(work.in_current_span())
         .await
-        .map_err(|e| AppError::Internal(format!("a use case task failed: {e}")))?
+        .map_err(|e| AppError::internal_from("a use case task failed", e))?
 }
 
 /// The root mutation.

@@ -50,7 +50,7 @@ async fn codes_csv(
         Ok(None) => return AppError::not_found("id", format!("no coupon batch with id {id}")).into_response(),
         Err(e) => {
             tracing::warn!(error = %e.into_cause(), "coupon export failed");
-            return AppError::Unavailable("the codes cannot be read now; retry later".into()).into_response();
+            return AppError::unavailable("the codes cannot be read now; retry later").into_response();
         }
     }
     (

@@ -117,7 +117,7 @@ impl Counters {
             Some("FULL") => index().map(Reserved::Full),
             _ => None,
         }
-        .ok_or_else(|| AppError::Internal(format!("reserve.lua answered {reply:?}")))
+        .ok_or_else(|| AppError::internal(format!("reserve.lua answered {reply:?}")))
     }
 
     /// Gives reserved uses back: `generations` as [`Reserved::Taken`] gave

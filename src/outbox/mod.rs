@@ -33,7 +33,7 @@ impl Event {
     /// An event whose payload is `payload` serialised.
     pub fn new(event_type: EventType, aggregate_id: impl ToString, payload: &impl Serialize) -> AppResult<Self> {
         let payload = serde_json::to_value(payload)
-            .map_err(|e| AppError::Internal(format!("{} payload: {e}", event_type.name())))?;
+            .map_err(|e| AppError::internal_from(format!("{} payload", event_type.name()), e))?;
         Ok(Self {
             event_type,
             aggregate_id: aggregate_id.to_string(),

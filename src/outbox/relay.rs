@@ -70,7 +70,7 @@ pub async fn relay_batch(db: &DatabaseConnection, redis: &ConnectionManager, con
             occurred_at: row.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             payload: row.payload.clone(),
         };
-        let json = serde_json::to_string(&envelope).map_err(|e| AppError::Internal(format!("envelope: {e}")))?;
+        let json = serde_json::to_string(&envelope).map_err(|e| AppError::internal_from("envelope", e))?;
         pipe.cmd("XADD")
             .arg(&config.stream)
             .arg("MAXLEN")
@@ -97,7 +97,10 @@ pub async fn relay_batch(db: &DatabaseConnection, redis: &ConnectionManager, con
                 outbox::schedule_retry(&txn, row.id, attempts, &e.to_string(), dead, delay).await?;
             }
             txn.commit().await?;
-            Err(AppError::Unavailable(format!("publishing events failed: {e}")))
+            Err(AppError::Unavailable(crate::error::Cause::of(
+                "publishing events failed",
+                e,
+            )))
         }
     }
 }

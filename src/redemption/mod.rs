@@ -103,8 +103,8 @@ impl Redemptions {
                 Outcome::Full(pool) => usage.exhaust(&pool),
             }
         }
-        Err(AppError::Unavailable(
-            "the cart's limits kept changing; retry the order".into(),
+        Err(AppError::unavailable(
+            "the cart's limits kept changing; retry the order",
         ))
     }
 
@@ -219,8 +219,8 @@ impl Redemptions {
                 }
             }
         }
-        Err(AppError::Unavailable(
-            "the cart's limits kept changing; retry the order".into(),
+        Err(AppError::unavailable(
+            "the cart's limits kept changing; retry the order",
         ))
     }
 
@@ -265,8 +265,8 @@ impl Redemptions {
                 }
             }
         }
-        Err(AppError::Unavailable(
-            "usage counters could not be seeded; retry the order".into(),
+        Err(AppError::unavailable(
+            "usage counters could not be seeded; retry the order",
         ))
     }
 

@@ -191,7 +191,7 @@ pub async fn usage(db: &impl ConnectionTrait, id: Uuid) -> AppResult<(i64, i64)>
             [id.into()],
         ))
         .await?
-        .ok_or_else(|| AppError::Internal("usage aggregate returned no row".into()))?;
+        .ok_or_else(|| AppError::internal("usage aggregate returned no row"))?;
     Ok((row.try_get("", "redemptions")?, row.try_get("", "discount")?))
 }
 

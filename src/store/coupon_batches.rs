@@ -103,7 +103,7 @@ pub async fn insert(
         ],
     )
     .await?;
-    row.ok_or_else(|| crate::error::AppError::Internal("INSERT ... RETURNING gave no row".into()))
+    row.ok_or_else(|| crate::error::AppError::internal("INSERT ... RETURNING gave no row"))
 }
 
 /// Inserts at most `limit` of the `(id, code)` candidates as coupons of
@@ -166,7 +166,7 @@ pub async fn advance(
         [id.into(), inserted.into(), error.into(), secs(lease)],
     )
     .await?;
-    row.ok_or_else(|| crate::error::AppError::Internal(format!("coupon batch {id} vanished while generating")))
+    row.ok_or_else(|| crate::error::AppError::internal(format!("coupon batch {id} vanished while generating")))
 }
 
 /// Takes the oldest unfinished batch nobody holds (never leased, or its lease

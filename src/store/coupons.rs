@@ -115,7 +115,7 @@ pub async fn update_terms(db: &impl ConnectionTrait, id: Uuid, def: &CouponDefin
     rows.into_iter()
         .next()
         .map(decode)
-        .ok_or_else(|| AppError::Internal(format!("coupon {id} vanished while locked")))
+        .ok_or_else(|| AppError::internal(format!("coupon {id} vanished while locked")))
 }
 
 /// A coupon by its normalised code.

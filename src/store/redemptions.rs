@@ -139,8 +139,8 @@ pub async fn insert(
     now: DateTime<Utc>,
 ) -> AppResult<Result<Redemption, Pool>> {
     let pools = counted_pools(promotions.iter().map(|p| (p.promotion_id, p.coupon_id)), customer_id);
-    let json = serde_json::to_value(StoredCart::from(result))
-        .map_err(|e| AppError::Internal(format!("redemption result: {e}")))?;
+    let json =
+        serde_json::to_value(StoredCart::from(result)).map_err(|e| AppError::internal_from("redemption result", e))?;
     // One statement for the redemption, its promotions, its usage and its
     // event: a checkout's recording costs one round trip.
     let sql = format!(
@@ -184,7 +184,7 @@ pub async fn insert(
         .one(db)
         .await
     {
-        Ok(row) => row.ok_or_else(|| AppError::Internal("inserting a redemption returned no row".into()))?,
+        Ok(row) => row.ok_or_else(|| AppError::internal("inserting a redemption returned no row"))?,
         Err(e) => {
             return match full_pool(&e).and_then(|i| pools.get(i)) {
                 Some(pool) => Ok(Err(pool.clone())),

@@ -22,7 +22,7 @@ async fn load_promotion(ctx: &Context<'_>, id: uuid::Uuid) -> Result<PromotionOb
         .promotions
         .load_one(id)
         .await?
-        .ok_or_else(|| AppError::Internal(format!("promotion {id} of a coupon is missing")))?;
+        .ok_or_else(|| AppError::internal(format!("promotion {id} of a coupon is missing")))?;
     Ok(PromotionObject(promotion))
 }
 
