@@ -57,6 +57,24 @@ pub struct Config {
 }
 
 /// Settings of the HTTP server.
+impl Config {
+    /// Every setting at its documented default, ignoring the environment,
+    /// then on this database and Redis (with this key prefix): what the
+    /// tests start from, so that a default changes in one place.
+    pub fn for_tests(database_url: &str, redis_url: &str, redis_key_prefix: &str) -> Self {
+        use clap::FromArgMatches;
+        let command = Config::augment_args(clap::Command::new("for-tests")).mut_args(|arg| arg.env(None));
+        let matches = command
+            .try_get_matches_from(["for-tests"])
+            .expect("every setting of Config has a default");
+        let mut config = Config::from_arg_matches(&matches).expect("the defaults parse");
+        config.database_url = database_url.to_owned();
+        config.redis_url = redis_url.to_owned();
+        config.redis_key_prefix = redis_key_prefix.to_owned();
+        config
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
     /// Address to listen on; port 0 picks a free port.
@@ -91,4 +109,23 @@ pub struct ServeConfig {
 fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, String> {
     name.parse()
         .map_err(|_| format!("unknown time zone {name:?} (use an IANA name such as Europe/Paris)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_test_settings_are_the_documented_defaults_on_the_given_stores() {
+        let config = Config::for_tests("postgres://db", "redis://r", "p:");
+        assert_eq!(
+            (config.database_url.as_str(), config.redis_url.as_str()),
+            ("postgres://db", "redis://r")
+        );
+        assert_eq!(config.redis_key_prefix, "p:");
+        assert_eq!(config.database_max_connections, 20);
+        assert!(config.run_workers && config.metrics);
+        assert_eq!(config.usage_counter_ttl, std::time::Duration::from_secs(60));
+        assert_eq!(config.events_stream, "promotions:events");
+    }
 }

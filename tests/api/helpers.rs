@@ -292,22 +292,10 @@ async fn spawn_configured(
     adjust: impl FnOnce(&mut Config),
     adjust_serve: impl FnOnce(&mut ServeConfig),
 ) -> TestApp {
-    let mut config = Config {
-        database_url: database_url.clone(),
-        redis_url: redis_url.clone(),
-        redis_key_prefix: redis_key_prefix.clone(),
-        database_max_connections: 5,
-        time_zone: chrono_tz::UTC,
-        run_workers: false,
-        events_stream: "promotions:events".into(),
-        events_stream_maxlen: 1_000_000,
-        outbox_max_attempts: 10,
-        outbox_retry_base_ms: 1000,
-        outbox_retention_hours: 168,
-        coupon_batch_lease_secs: 30,
-        metrics: true,
-        usage_counter_ttl: Duration::from_secs(60),
-    };
+    let mut config = Config::for_tests(&database_url, &redis_url, &redis_key_prefix);
+    // Many apps share one PostgreSQL; workers run only where a test asks.
+    config.database_max_connections = 5;
+    config.run_workers = false;
     adjust(&mut config);
     let mut serve = ServeConfig {
         listen: "127.0.0.1:0".parse().expect("literal address"),
