@@ -1,0 +1,59 @@
+//! HTTP clients, tokens and GraphQL requests to an app or a binary.
+
+use super::*;
+
+/// An HTTP client that sends `Authorization: Bearer <token>` when given one.
+pub fn client_with(token: Option<&str>) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().expect("a header value"),
+        );
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
+}
+
+/// An HTTP client that sends an admin token.
+pub fn admin_client() -> reqwest::Client {
+    client_with(Some(&token(Role::Admin)))
+}
+
+/// POSTs a GraphQL document as admin to a binary on `port`, with a
+/// `traceparent` when given; the whole JSON response.
+pub async fn graphql_at(port: u16, query: &str, variables: Value, traceparent: Option<&str>) -> Value {
+    let mut request = admin_client().post(format!("http://127.0.0.1:{port}/graphql"));
+    if let Some(tp) = traceparent {
+        request = request.header("traceparent", tp);
+    }
+    post_graphql(request, query, variables).await
+}
+
+/// Sends a GraphQL document with `request`; the whole JSON response.
+pub(super) async fn post_graphql(request: reqwest::RequestBuilder, query: &str, variables: Value) -> Value {
+    request
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("send the GraphQL request")
+        .json()
+        .await
+        .expect("a JSON response")
+}
+
+/// The HS256 key of the test apps' tokens.
+pub const JWT_SECRET: &str = "test-secret-of-at-least-16-chars";
+
+/// A token of the test apps for `role`, valid for an hour.
+pub fn token(role: Role) -> String {
+    promotions::auth::issue(
+        JWT_SECRET,
+        role,
+        &format!("test-{role:?}"),
+        std::time::Duration::from_secs(3600),
+    )
+    .expect("a token")
+}
