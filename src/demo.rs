@@ -6,9 +6,11 @@
 use sea_orm::DatabaseConnection;
 
 use crate::admin;
-use crate::domain::campaign::{CampaignDraft, CampaignStatus};
-use crate::domain::coupon::CouponDraft;
-use crate::domain::promotion::{ActionDraft, ConditionDraft, PromotionDraft, Scope, TargetDraft, TierBasis, TierDraft};
+use crate::domain::campaign::{CampaignDefinition, CampaignDraft, CampaignStatus};
+use crate::domain::coupon::{CouponDefinition, CouponDraft};
+use crate::domain::promotion::{
+    ActionDraft, ConditionDraft, PromotionDefinition, PromotionDraft, Scope, TargetDraft, TierBasis, TierDraft,
+};
 use crate::error::AppResult;
 use crate::store::coupons;
 
@@ -52,18 +54,18 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<bool> {
     }
     let campaign = admin::campaigns::create(
         db,
-        &CampaignDraft {
+        &CampaignDefinition::new(&CampaignDraft {
             name: "Demo: Black Friday".to_owned(),
             description: Some("Every kind of promotion, for trying the API".to_owned()),
             starts_at: None,
             ends_at: None,
-        },
+        })?,
     )
     .await?;
     admin::campaigns::set_status(db, campaign.id, CampaignStatus::Active).await?;
     let in_campaign = |mut d: PromotionDraft| {
         d.campaign_id = Some(campaign.id);
-        d
+        PromotionDefinition::new(&d)
     };
     let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
 
@@ -77,7 +79,7 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<bool> {
     );
     shoes.currency = None;
     shoes.target.category_ids = ids(&["shoes"]);
-    admin::promotions::create(db, &in_campaign(shoes)).await?;
+    admin::promotions::create(db, &in_campaign(shoes)?).await?;
 
     let mut socks = promotion(
         "Basic socks for 9.99",
@@ -85,7 +87,7 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<bool> {
         ActionDraft::FixedPrice { unit_price: 999 },
     );
     socks.target.product_ids = ids(&["sock-basic"]);
-    admin::promotions::create(db, &in_campaign(socks)).await?;
+    admin::promotions::create(db, &in_campaign(socks)?).await?;
 
     let mut acme = promotion(
         "ACME: buy 2, get 1 free",
@@ -100,7 +102,7 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<bool> {
     );
     acme.currency = None;
     acme.target.brand_ids = ids(&["acme"]);
-    admin::promotions::create(db, &in_campaign(acme)).await?;
+    admin::promotions::create(db, &in_campaign(acme)?).await?;
 
     let tiered = promotion(
         "Spend more, save more",
@@ -121,7 +123,7 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<bool> {
             ],
         },
     );
-    admin::promotions::create(db, &in_campaign(tiered)).await?;
+    admin::promotions::create(db, &in_campaign(tiered)?).await?;
 
     let mut shipping = promotion(
         "Free shipping from 50.00",
@@ -129,7 +131,7 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<bool> {
         ActionDraft::FreeShipping { max_discount: None },
     );
     shipping.conditions = vec![ConditionDraft::MinSubtotal(5_000)];
-    admin::promotions::create(db, &in_campaign(shipping)).await?;
+    admin::promotions::create(db, &in_campaign(shipping)?).await?;
 
     let mut five_off = promotion(
         "5.00 off from 50.00",
@@ -141,8 +143,8 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<bool> {
     );
     five_off.requires_coupon = true;
     five_off.conditions = vec![ConditionDraft::MinSubtotal(5_000)];
-    let five_off = admin::promotions::create(db, &in_campaign(five_off)).await?;
-    admin::coupons::create(db, five_off.id, &coupon("DEMO5", None)).await?;
+    let five_off = admin::promotions::create(db, &in_campaign(five_off)?).await?;
+    admin::coupons::create(db, five_off.id, &CouponDefinition::new(&coupon("DEMO5", None))?).await?;
 
     let mut reviewed = promotion(
         "15% off well-reviewed items for reviewers",
@@ -158,8 +160,8 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<bool> {
     reviewed.usage_limit_per_customer = Some(1);
     reviewed.target.min_rating = Some(4.0);
     reviewed.conditions = vec![ConditionDraft::MinCustomerReviews(1)];
-    let reviewed = admin::promotions::create(db, &in_campaign(reviewed)).await?;
-    admin::coupons::create(db, reviewed.id, &coupon("DEMO15", Some(100))).await?;
+    let reviewed = admin::promotions::create(db, &in_campaign(reviewed)?).await?;
+    admin::coupons::create(db, reviewed.id, &CouponDefinition::new(&coupon("DEMO15", Some(100)))?).await?;
 
     let mut vip = promotion(
         "VIP: 2.00 off every item",
@@ -172,6 +174,6 @@ pub async fn seed(db: &DatabaseConnection) -> AppResult<bool> {
     vip.customer_segments = ids(&["vip"]);
     vip.stackable = false;
     vip.priority = 20;
-    admin::promotions::create(db, &in_campaign(vip)).await?;
+    admin::promotions::create(db, &in_campaign(vip)?).await?;
     Ok(true)
 }

@@ -4,7 +4,7 @@ use chrono::Utc;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
-use crate::domain::campaign::{Campaign, CampaignDefinition, CampaignDraft, CampaignStatus};
+use crate::domain::campaign::{Campaign, CampaignDefinition, CampaignStatus};
 use crate::error::{AppError, AppResult};
 use crate::outbox::{self, Event, EventType};
 use crate::store::campaigns as repo;
@@ -16,11 +16,10 @@ fn not_found(id: Uuid) -> AppError {
 
 /// Creates a DRAFT campaign and its `campaign.created` event.
 #[tracing::instrument(skip_all)]
-pub async fn create(db: &DatabaseConnection, draft: &CampaignDraft) -> AppResult<Campaign> {
-    let def = CampaignDefinition::new(draft)?;
+pub async fn create(db: &DatabaseConnection, def: &CampaignDefinition) -> AppResult<Campaign> {
     let now = Utc::now();
     let txn = db.begin().await?;
-    let campaign = repo::insert(&txn, Uuid::now_v7(), &def, now).await?;
+    let campaign = repo::insert(&txn, Uuid::now_v7(), def, now).await?;
     outbox::enqueue(
         &txn,
         Event::new(EventType::CampaignCreated, campaign.id, &campaign)?,
@@ -34,11 +33,10 @@ pub async fn create(db: &DatabaseConnection, draft: &CampaignDraft) -> AppResult
 
 /// Replaces name, description and window; the status is kept.
 #[tracing::instrument(skip_all, fields(campaign.id = %id))]
-pub async fn update(db: &DatabaseConnection, id: Uuid, draft: &CampaignDraft) -> AppResult<Campaign> {
-    let def = CampaignDefinition::new(draft)?;
+pub async fn update(db: &DatabaseConnection, id: Uuid, def: &CampaignDefinition) -> AppResult<Campaign> {
     let now = Utc::now();
     let txn = db.begin().await?;
-    let campaign = repo::update(&txn, id, &def, now).await?.ok_or_else(|| not_found(id))?;
+    let campaign = repo::update(&txn, id, def, now).await?.ok_or_else(|| not_found(id))?;
     outbox::enqueue(&txn, Event::new(EventType::CampaignUpdated, id, &campaign)?, now).await?;
     store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;

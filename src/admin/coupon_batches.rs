@@ -22,7 +22,7 @@ use sea_orm::ActiveEnum;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
-use crate::domain::code_pattern::{BatchDefinition, BatchDraft, CodePattern};
+use crate::domain::code_pattern::{BatchDefinition, CodePattern};
 use crate::error::{AppError, AppResult};
 use crate::outbox::events::CouponBatchFinished;
 use crate::outbox::{self, Event, EventType};
@@ -40,20 +40,19 @@ const MAX_CANDIDATES: usize = 200_000;
 
 /// Creates a batch: generated at once when small (DONE or FAILED), otherwise
 /// stored PENDING for the batch worker.
-#[tracing::instrument(skip_all, fields(promotion.id = %promotion_id, count = draft.count))]
-pub async fn create(db: &DatabaseConnection, promotion_id: Uuid, draft: &BatchDraft) -> AppResult<Batch> {
-    let def = BatchDefinition::new(draft)?;
+#[tracing::instrument(skip_all, fields(promotion.id = %promotion_id, count = def.count))]
+pub async fn create(db: &DatabaseConnection, promotion_id: Uuid, def: &BatchDefinition) -> AppResult<Batch> {
     let now = Utc::now();
     let txn = db.begin().await?;
     super::coupons::check_cart_promotion(&txn, promotion_id).await?;
     let id = Uuid::now_v7();
     if def.count > INLINE_MAX {
-        let batch = repo::insert(&txn, id, promotion_id, &def, BatchStatus::Pending, now).await?;
+        let batch = repo::insert(&txn, id, promotion_id, def, BatchStatus::Pending, now).await?;
         repo::wake_generators(&txn).await?;
         txn.commit().await?;
         return Ok(batch);
     }
-    let batch = repo::insert(&txn, id, promotion_id, &def, BatchStatus::Running, now).await?;
+    let batch = repo::insert(&txn, id, promotion_id, def, BatchStatus::Running, now).await?;
     let batch = generate_chunk(&txn, &batch, &def.pattern, def.count, Duration::ZERO).await?;
     txn.commit().await?;
     Ok(batch)

@@ -4,7 +4,7 @@ use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
-use crate::domain::coupon::{Coupon, CouponDefinition, CouponDraft, TermsUpdate, normalize_code};
+use crate::domain::coupon::{Coupon, CouponDefinition, TermsUpdate, normalize_code};
 use crate::domain::promotion::Scope;
 use crate::error::{AppError, AppResult};
 use crate::outbox::{self, Event, EventType};
@@ -28,12 +28,11 @@ pub(crate) async fn check_cart_promotion(db: &impl ConnectionTrait, promotion_id
 
 /// Creates an active coupon for a CART promotion (`coupon.created`).
 #[tracing::instrument(skip_all, fields(promotion.id = %promotion_id))]
-pub async fn create(db: &DatabaseConnection, promotion_id: Uuid, draft: &CouponDraft) -> AppResult<Coupon> {
-    let def = CouponDefinition::new(draft)?;
+pub async fn create(db: &DatabaseConnection, promotion_id: Uuid, def: &CouponDefinition) -> AppResult<Coupon> {
     let now = Utc::now();
     let txn = db.begin().await?;
     check_cart_promotion(&txn, promotion_id).await?;
-    let coupon = repo::insert(&txn, Uuid::now_v7(), promotion_id, &def, now).await?;
+    let coupon = repo::insert(&txn, Uuid::now_v7(), promotion_id, def, now).await?;
     outbox::enqueue(&txn, Event::new(EventType::CouponCreated, coupon.id, &coupon)?, now).await?;
     store::notify_change(&txn, Change::Coupons).await?;
     txn.commit().await?;
@@ -72,7 +71,8 @@ pub async fn update(db: &DatabaseConnection, code: &str, update: &TermsUpdate) -
     let current = repo::find_for_update(&txn, &code)
         .await?
         .ok_or_else(|| AppError::not_found("code", format!("no coupon with code {code}")))?;
-    let def = current.definition.updated(update)?;
+    // Checked against the stored coupon, so here: its fields are the input's.
+    let def = current.definition.updated(update).map_err(|e| e.under("input"))?;
     let coupon = repo::update_terms(&txn, current.id, &def).await?;
     outbox::enqueue(&txn, Event::new(EventType::CouponUpdated, coupon.id, &coupon)?, now).await?;
     store::notify_change(&txn, Change::Coupons).await?;

@@ -1,7 +1,9 @@
-//! Use cases of the admin API: each validates a draft into a domain
-//! definition, changes the stores in one transaction together with its
-//! outbox event, and returns the stored aggregate. Resolvers call exactly one
-//! of these; no SQL lives above this layer.
+//! Use cases of the admin API: each takes a domain definition (the
+//! resolver checked the client's draft into it, naming fields under its
+//! argument), changes the stores in one transaction together with its
+//! outbox event, and returns the stored aggregate. A coupon update is
+//! checked here, against the stored coupon. Resolvers call exactly one of
+//! these; no SQL lives in this layer.
 
 pub mod campaigns;
 pub mod coupon_batches;

@@ -4,7 +4,7 @@ use chrono::Utc;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
 
-use crate::domain::promotion::{Promotion, PromotionDefinition, PromotionDraft};
+use crate::domain::promotion::{Promotion, PromotionDefinition};
 use crate::error::{AppError, AppResult};
 use crate::outbox::{self, Event, EventType};
 use crate::store::{self, Change};
@@ -26,12 +26,11 @@ async fn check_campaign(txn: &DatabaseTransaction, def: &PromotionDefinition) ->
 
 /// Creates a promotion and its `promotion.created` event.
 #[tracing::instrument(skip_all)]
-pub async fn create(db: &DatabaseConnection, draft: &PromotionDraft) -> AppResult<Promotion> {
-    let def = PromotionDefinition::new(draft)?;
+pub async fn create(db: &DatabaseConnection, def: &PromotionDefinition) -> AppResult<Promotion> {
     let now = Utc::now();
     let txn = db.begin().await?;
-    check_campaign(&txn, &def).await?;
-    let promotion = repo::insert(&txn, Uuid::now_v7(), &def, now).await?;
+    check_campaign(&txn, def).await?;
+    let promotion = repo::insert(&txn, Uuid::now_v7(), def, now).await?;
     outbox::enqueue(
         &txn,
         Event::new(EventType::PromotionCreated, promotion.id, &promotion)?,
@@ -45,12 +44,11 @@ pub async fn create(db: &DatabaseConnection, draft: &PromotionDraft) -> AppResul
 
 /// Replaces the whole definition; usage counts are kept.
 #[tracing::instrument(skip_all, fields(promotion.id = %id))]
-pub async fn update(db: &DatabaseConnection, id: Uuid, draft: &PromotionDraft) -> AppResult<Promotion> {
-    let def = PromotionDefinition::new(draft)?;
+pub async fn update(db: &DatabaseConnection, id: Uuid, def: &PromotionDefinition) -> AppResult<Promotion> {
     let now = Utc::now();
     let txn = db.begin().await?;
-    check_campaign(&txn, &def).await?;
-    let promotion = repo::replace(&txn, id, &def, now).await?.ok_or_else(|| not_found(id))?;
+    check_campaign(&txn, def).await?;
+    let promotion = repo::replace(&txn, id, def, now).await?.ok_or_else(|| not_found(id))?;
     outbox::enqueue(&txn, Event::new(EventType::PromotionUpdated, id, &promotion)?, now).await?;
     store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;

@@ -57,12 +57,13 @@ pub struct CampaignDefinition {
 }
 
 impl CampaignDefinition {
-    /// Checks the rules; errors name the input path under `input`.
+    /// Checks the rules; errors name fields relative to the draft (the
+    /// resolver puts them under its argument).
     pub fn new(draft: &CampaignDraft) -> Result<Self, Invalid> {
         Ok(Self {
-            name: v::name("input.name", &draft.name)?,
-            description: v::description("input.description", draft.description.as_deref())?,
-            window: Window::new("input.endsAt", draft.starts_at, draft.ends_at)?,
+            name: v::name("name", &draft.name)?,
+            description: v::description("description", draft.description.as_deref())?,
+            window: Window::new("endsAt", draft.starts_at, draft.ends_at)?,
         })
     }
 }

@@ -131,20 +131,18 @@ pub struct BatchDefinition {
 }
 
 impl BatchDefinition {
-    /// Checks the rules; errors name the input path under `input`.
+    /// Checks the rules; errors name fields relative to the draft (the
+    /// resolver puts them under its argument).
     pub fn new(draft: &BatchDraft) -> Result<Self, Invalid> {
         if !(1..=MAX_COUNT).contains(&draft.count) {
-            return Err(Invalid::new(
-                "input.count",
-                format!("must be between 1 and {MAX_COUNT}"),
-            ));
+            return Err(Invalid::new("count", format!("must be between 1 and {MAX_COUNT}")));
         }
-        let pattern = CodePattern::parse("input.pattern", &draft.pattern)?;
+        let pattern = CodePattern::parse("pattern", &draft.pattern)?;
         let space = pattern.space();
         let needed = MARGIN * draft.count.unsigned_abs() as u128;
         if space < needed {
             return Err(Invalid::new(
-                "input.pattern",
+                "pattern",
                 format!(
                     "the pattern can produce {space} codes; {} codes need a space of at least {needed} \
                      ({MARGIN} times the count): add '#' or '?' positions",
@@ -216,8 +214,8 @@ mod tests {
             "A*##",
             &"#".repeat(65),
         ] {
-            let err = CodePattern::parse("input.pattern", bad).unwrap_err();
-            assert_eq!(err.field, "input.pattern", "{bad:?}");
+            let err = CodePattern::parse("pattern", bad).unwrap_err();
+            assert_eq!(err.field, "pattern", "{bad:?}");
         }
     }
 
@@ -240,7 +238,7 @@ mod tests {
         // 1,000 codes: ten at most.
         assert!(BatchDefinition::new(&draft(10, "AB-###")).is_ok());
         let err = BatchDefinition::new(&draft(11, "AB-###")).unwrap_err();
-        assert_eq!(err.field, "input.pattern");
+        assert_eq!(err.field, "pattern");
         assert!(err.message.contains("1000 codes"), "{}", err.message);
         assert!(err.message.contains("1100"), "{}", err.message);
         // A million codes need 10^8: 8 digits, or 6 '?' (31^6 = 887,503,681).
@@ -251,7 +249,7 @@ mod tests {
 
     #[test]
     fn counts_and_limits_are_bounded() {
-        for (count, field) in [(0, "input.count"), (-5, "input.count"), (1_000_001, "input.count")] {
+        for (count, field) in [(0, "count"), (-5, "count"), (1_000_001, "count")] {
             assert_eq!(
                 BatchDefinition::new(&draft(count, "????????")).unwrap_err().field,
                 field
@@ -259,6 +257,6 @@ mod tests {
         }
         let mut d = draft(5, "????????");
         d.usage_limit = Some(0);
-        assert_eq!(BatchDefinition::new(&d).unwrap_err().field, "input.usageLimit");
+        assert_eq!(BatchDefinition::new(&d).unwrap_err().field, "usageLimit");
     }
 }

@@ -63,7 +63,7 @@ pub struct CouponDefinition {
 }
 
 /// The limits and window every coupon input carries, checked: (usage
-/// limit, per-customer limit, window); errors name the path under `input`.
+/// limit, per-customer limit, window); errors name fields relative to the input.
 pub fn terms(
     usage_limit: Option<i32>,
     usage_limit_per_customer: Option<i32>,
@@ -71,11 +71,11 @@ pub fn terms(
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<(Option<i32>, Option<i32>, Window), Invalid> {
     Ok((
-        usage_limit.map(|l| v::positive("input.usageLimit", l)).transpose()?,
+        usage_limit.map(|l| v::positive("usageLimit", l)).transpose()?,
         usage_limit_per_customer
-            .map(|l| v::positive("input.usageLimitPerCustomer", l))
+            .map(|l| v::positive("usageLimitPerCustomer", l))
             .transpose()?,
-        Window::new("input.expiresAt", starts_at, expires_at)?,
+        Window::new("expiresAt", starts_at, expires_at)?,
     ))
 }
 
@@ -126,9 +126,10 @@ impl CouponDefinition {
         })
     }
 
-    /// Checks the rules; errors name the input path under `input`.
+    /// Checks the rules; errors name fields relative to the draft (the
+    /// resolver puts them under its argument).
     pub fn new(draft: &CouponDraft) -> Result<Self, Invalid> {
-        let code = normalize_code("input.code", &draft.code)?;
+        let code = normalize_code("code", &draft.code)?;
         let (usage_limit, usage_limit_per_customer, window) = terms(
             draft.usage_limit,
             draft.usage_limit_per_customer,

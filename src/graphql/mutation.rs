@@ -9,7 +9,12 @@ use tracing::Instrument;
 
 use crate::admin;
 use crate::auth::{self, Allow};
+use crate::domain::Invalid;
+use crate::domain::campaign::CampaignDefinition;
 use crate::domain::cart::Cart;
+use crate::domain::code_pattern::BatchDefinition;
+use crate::domain::coupon::CouponDefinition;
+use crate::domain::promotion::PromotionDefinition;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -19,6 +24,12 @@ use super::types::common::parse_id;
 use super::types::coupon::{CouponBatchObject, CouponInput, CouponObject, GenerateCouponsInput, UpdateCouponInput};
 use super::types::outbox::OutboxEventObject;
 use super::types::promotion::{PromotionInput, PromotionObject};
+
+/// A definition checked from the mutation's `input`: the domain names
+/// fields relative to the draft, the resolver puts them under `input`.
+fn valid<T>(checked: Result<T, Invalid>) -> Result<T, AppError> {
+    checked.map_err(|invalid| invalid.under("input").into())
+}
 
 /// Runs a use case on its own task, to completion, whatever the request does.
 async fn detached<T: Send + 'static>(work: impl Future<Output = AppResult<T>> + Send + 'static) -> AppResult<T> {
@@ -36,18 +47,21 @@ impl Mutation {
     #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn create_campaign(&self, ctx: &Context<'_>, input: CampaignInput) -> Result<CampaignObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
-        let draft = input.into_draft();
+        let def = valid(CampaignDefinition::new(&input.into_draft()))?;
         Ok(CampaignObject(
-            detached(async move { admin::campaigns::create(&db, &draft).await }).await?,
+            detached(async move { admin::campaigns::create(&db, &def).await }).await?,
         ))
     }
 
     #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn update_campaign(&self, ctx: &Context<'_>, id: ID, input: CampaignInput) -> Result<CampaignObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
-        let (id, draft) = (parse_id("id", &id)?, input.into_draft());
+        let (id, def) = (
+            parse_id("id", &id)?,
+            valid(CampaignDefinition::new(&input.into_draft()))?,
+        );
         Ok(CampaignObject(
-            detached(async move { admin::campaigns::update(&db, id, &draft).await }).await?,
+            detached(async move { admin::campaigns::update(&db, id, &def).await }).await?,
         ))
     }
 
@@ -63,9 +77,9 @@ impl Mutation {
     #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn create_promotion(&self, ctx: &Context<'_>, input: PromotionInput) -> Result<PromotionObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
-        let draft = input.into_draft()?;
+        let def = valid(PromotionDefinition::new(&input.into_draft()?))?;
         Ok(PromotionObject(
-            detached(async move { admin::promotions::create(&db, &draft).await }).await?,
+            detached(async move { admin::promotions::create(&db, &def).await }).await?,
         ))
     }
 
@@ -73,9 +87,12 @@ impl Mutation {
     #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn update_promotion(&self, ctx: &Context<'_>, id: ID, input: PromotionInput) -> Result<PromotionObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
-        let (id, draft) = (parse_id("id", &id)?, input.into_draft()?);
+        let (id, def) = (
+            parse_id("id", &id)?,
+            valid(PromotionDefinition::new(&input.into_draft()?))?,
+        );
         Ok(PromotionObject(
-            detached(async move { admin::promotions::update(&db, id, &draft).await }).await?,
+            detached(async move { admin::promotions::update(&db, id, &def).await }).await?,
         ))
     }
 
@@ -92,8 +109,9 @@ impl Mutation {
     async fn create_coupon(&self, ctx: &Context<'_>, input: CouponInput) -> Result<CouponObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         let (promotion_id, draft) = input.into_draft()?;
+        let def = valid(CouponDefinition::new(&draft))?;
         Ok(CouponObject(
-            detached(async move { admin::coupons::create(&db, promotion_id, &draft).await }).await?,
+            detached(async move { admin::coupons::create(&db, promotion_id, &def).await }).await?,
         ))
     }
 
@@ -120,8 +138,9 @@ impl Mutation {
     async fn generate_coupons(&self, ctx: &Context<'_>, input: GenerateCouponsInput) -> Result<CouponBatchObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         let (promotion_id, draft) = input.into_draft()?;
+        let def = valid(BatchDefinition::new(&draft))?;
         Ok(CouponBatchObject(
-            detached(async move { admin::coupon_batches::create(&db, promotion_id, &draft).await }).await?,
+            detached(async move { admin::coupon_batches::create(&db, promotion_id, &def).await }).await?,
         ))
     }
 

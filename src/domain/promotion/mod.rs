@@ -84,9 +84,10 @@ pub struct PromotionDefinition {
 }
 
 impl PromotionDefinition {
-    /// Checks every rule; errors name the input path under `input`.
+    /// Checks every rule; errors name fields relative to the draft (the
+    /// resolver puts them under its argument).
     pub fn new(draft: &PromotionDraft) -> Result<Self, Invalid> {
-        let field = |name: &str| path("input", name);
+        let field = |name: &str| path("", name);
         if draft.customer_segments.len() > MAX_SEGMENTS {
             return Err(Invalid::new(
                 field("customerSegments"),
@@ -131,27 +132,27 @@ impl PromotionDefinition {
         if self.scope == Scope::Catalog {
             if self.requires_coupon {
                 return Err(Invalid::new(
-                    "input.requiresCoupon",
+                    "requiresCoupon",
                     "a CATALOG promotion cannot require a coupon: coupons apply to carts",
                 ));
             }
             if !self.action.fits_catalog() {
                 return Err(Invalid::new(
-                    "input.action",
+                    "action",
                     "a CATALOG promotion changes unit prices: use percentageOff, fixedPrice or \
                      amountOff with perItem; the other actions are CART actions",
                 ));
             }
             if self.conditions.is_cart_level() {
                 return Err(Invalid::new(
-                    "input.conditions",
+                    "conditions",
                     "minSubtotal and minQuantity are cart conditions: use a CART promotion",
                 ));
             }
         }
         if self.currency.is_none() && (self.action.is_amount_based() || self.conditions.min_subtotal.is_some()) {
             return Err(Invalid::new(
-                "input.currency",
+                "currency",
                 "is required for a promotion with a money amount (action, cap or minSubtotal)",
             ));
         }
@@ -305,8 +306,8 @@ mod tests {
 
     #[test]
     fn basis_points_out_of_range_name_their_field() {
-        assert_eq!(field_of(&draft(pct(0))), "input.action.percentageOff.basisPoints");
-        assert_eq!(field_of(&draft(pct(10_001))), "input.action.percentageOff.basisPoints");
+        assert_eq!(field_of(&draft(pct(0))), "action.percentageOff.basisPoints");
+        assert_eq!(field_of(&draft(pct(10_001))), "action.percentageOff.basisPoints");
         assert!(PromotionDefinition::new(&draft(pct(10_000))).is_ok());
     }
 
@@ -316,15 +317,15 @@ mod tests {
             amount: 500,
             per_item: false,
         });
-        assert_eq!(field_of(&d), "input.currency");
+        assert_eq!(field_of(&d), "currency");
         let capped = draft(ActionDraft::PercentageOff {
             basis_points: 10,
             max_discount: Some(5),
         });
-        assert_eq!(field_of(&capped), "input.currency");
+        assert_eq!(field_of(&capped), "currency");
         let mut min_subtotal = draft(pct(10));
         min_subtotal.conditions = vec![ConditionDraft::MinSubtotal(1000)];
-        assert_eq!(field_of(&min_subtotal), "input.currency");
+        assert_eq!(field_of(&min_subtotal), "currency");
         let by_subtotal = draft(ActionDraft::Tiered {
             basis: TierBasis::Subtotal,
             tiers: vec![TierDraft {
@@ -333,7 +334,7 @@ mod tests {
                 amount_off: None,
             }],
         });
-        assert_eq!(field_of(&by_subtotal), "input.currency");
+        assert_eq!(field_of(&by_subtotal), "currency");
         let mut ok = draft(ActionDraft::AmountOff {
             amount: 500,
             per_item: false,
@@ -347,14 +348,14 @@ mod tests {
         let mut d = draft(pct(10));
         d.scope = Scope::Catalog;
         d.requires_coupon = true;
-        assert_eq!(field_of(&d), "input.requiresCoupon");
+        assert_eq!(field_of(&d), "requiresCoupon");
         let mut d = draft(ActionDraft::FreeShipping { max_discount: None });
         d.scope = Scope::Catalog;
-        assert_eq!(field_of(&d), "input.action");
+        assert_eq!(field_of(&d), "action");
         let mut d = draft(pct(10));
         d.scope = Scope::Catalog;
         d.conditions = vec![ConditionDraft::MinQuantity(2)];
-        assert_eq!(field_of(&d), "input.conditions");
+        assert_eq!(field_of(&d), "conditions");
     }
 
     #[test]
@@ -372,17 +373,14 @@ mod tests {
         };
         assert_eq!(
             field_of(&tiered(vec![tier(5, Some(10), None), tier(5, Some(20), None)])),
-            "input.action.tiered.tiers[1].threshold"
+            "action.tiered.tiers[1].threshold"
         );
         assert_eq!(
             field_of(&tiered(vec![tier(5, Some(10), Some(3))])),
-            "input.action.tiered.tiers[0]"
+            "action.tiered.tiers[0]"
         );
-        assert_eq!(
-            field_of(&tiered(vec![tier(5, None, None)])),
-            "input.action.tiered.tiers[0]"
-        );
-        assert_eq!(field_of(&tiered(vec![])), "input.action.tiered.tiers");
+        assert_eq!(field_of(&tiered(vec![tier(5, None, None)])), "action.tiered.tiers[0]");
+        assert_eq!(field_of(&tiered(vec![])), "action.tiered.tiers");
         assert!(PromotionDefinition::new(&tiered(vec![tier(2, Some(5), None), tier(5, Some(10), None)])).is_ok());
     }
 
@@ -390,16 +388,16 @@ mod tests {
     fn a_condition_kind_may_appear_once() {
         let mut d = draft(pct(10));
         d.conditions = vec![ConditionDraft::MinQuantity(2), ConditionDraft::MinQuantity(3)];
-        assert_eq!(field_of(&d), "input.conditions[1]");
+        assert_eq!(field_of(&d), "conditions[1]");
         d.conditions = vec![ConditionDraft::DaysOfWeek(vec![])];
-        assert_eq!(field_of(&d), "input.conditions[0].daysOfWeek");
+        assert_eq!(field_of(&d), "conditions[0].daysOfWeek");
     }
 
     #[test]
     fn limits_and_quantities_must_be_at_least_one() {
         let mut d = draft(pct(10));
         d.total_usage_limit = Some(0);
-        assert_eq!(field_of(&d), "input.totalUsageLimit");
+        assert_eq!(field_of(&d), "totalUsageLimit");
         let d = draft(ActionDraft::BuyXGetY {
             buy_quantity: 2,
             get_quantity: 0,
@@ -407,7 +405,7 @@ mod tests {
             max_applications: None,
             get_target: None,
         });
-        assert_eq!(field_of(&d), "input.action.buyXGetY.getQuantity");
+        assert_eq!(field_of(&d), "action.buyXGetY.getQuantity");
     }
 
     #[test]
