@@ -141,18 +141,21 @@ impl async_graphql::Executor for Endpoint {
             Err(refused) => Some(refusal(refused)),
             Ok(()) => observe::refused(&mut request),
         };
-        match refused {
-            Some(response) => stream::once(async move { response }).boxed(),
-            None => self
-                .0
+        if let Some(response) = refused {
+            return stream::once(async move { response }).boxed();
+        }
+        let state = &self.0.state;
+        let span = observe::subscription_started(&mut request, &state.metrics, state.config.metrics);
+        span.in_scope(|| {
+            self.0
                 .schema
                 .execute_stream_with_session_data(request, session_data.unwrap_or_default())
                 .map(|mut response| {
                     super::ensure_codes(&mut response.errors);
                     response
                 })
-                .boxed(),
-        }
+                .boxed()
+        })
     }
 }
 

@@ -165,6 +165,19 @@ pub async fn execute(
     response
 }
 
+/// Observes the start of a subscription over a socket like any operation:
+/// counted in the metrics when `record`, and the span its stream is set up
+/// in (the events it yields later are the feed's).
+pub(super) fn subscription_started(request: &mut Request, metrics: &Metrics, record: bool) -> Span {
+    let (kind, root, named) = operation_of(request).unwrap_or(("unknown", String::new(), None));
+    let name = request.operation_name.clone().or(named);
+    let span = operation_span(kind, &root, name.as_deref());
+    if record {
+        record_operation(metrics, name.as_deref(), kind, false, Instant::now(), &[]);
+    }
+    span
+}
+
 /// Serves a request through its document's compiled preview, observed like
 /// [`execute`]: the response body, or the response of a failed preview.
 /// None when the request is not the plan's to serve (see

@@ -351,3 +351,41 @@ async fn one_apply_is_one_trace_with_graphql_sql_and_redis_spans_under_the_calle
     );
     let _ = std::fs::remove_file(&log);
 }
+
+#[tokio::test]
+async fn a_subscription_and_a_query_over_a_socket_are_counted_like_any_operation() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    let app = crate::helpers::spawn_app().await;
+    let mut socket = crate::helpers::connect(&app, "graphql-transport-ws").await;
+    for (id, query) in [
+        ("1", "subscription Watch { usageUpdated { orderId } }"),
+        ("2", "query Names { promotions { totalCount } }"),
+    ] {
+        let subscribe = serde_json::json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
+        socket.send(WsMessage::text(subscribe.to_string())).await.unwrap();
+    }
+    let answer = crate::helpers::next_json(&mut socket, std::time::Duration::from_secs(2))
+        .await
+        .expect("the query's answer");
+    assert_eq!(answer["id"], "2", "{answer:#}");
+    let text = scrape(&app).await;
+    assert_eq!(
+        sample(
+            &text,
+            "graphql_operations_total",
+            &[("operation", "Watch"), ("type", "subscription")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "graphql_operations_total",
+            &[("operation", "Names"), ("type", "query")]
+        ),
+        Some(1.0)
+    );
+}
