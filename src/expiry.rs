@@ -13,7 +13,7 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 use crate::error::{AppError, AppResult};
 use crate::outbox::events::Expiry;
 use crate::outbox::{self, Event, EventType};
-use crate::store::expiry as expiry_rows;
+use crate::store::expiry::{self as due, Due};
 use crate::store::{self, Change};
 
 /// Rows handled per statement.
@@ -31,9 +31,9 @@ pub struct Expired {
 #[tracing::instrument(skip_all)]
 pub async fn expire(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Expired> {
     let txn = db.begin().await?;
-    let promotions = expiry_rows::announce_promotions(&txn, now, BATCH).await?;
-    let coupons = expiry_rows::announce_coupons(&txn, now, BATCH).await?;
-    let campaigns = expiry_rows::end_campaigns(&txn, now, BATCH).await?;
+    let promotions = due::claim(&txn, Due::PromotionExpiries, now, BATCH).await?;
+    let coupons = due::claim(&txn, Due::CouponExpiries, now, BATCH).await?;
+    let campaigns = due::claim(&txn, Due::CampaignEnds, now, BATCH).await?;
     // The SQL builds each payload; the typed [`Expiry`] checks its shape.
     let typed = |payload: &serde_json::Value| {
         serde_json::from_value::<Expiry>(payload.clone())

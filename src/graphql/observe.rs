@@ -47,12 +47,31 @@ pub(super) fn chosen_operation<'d>(
     Some((&operation.node, name))
 }
 
-/// What a request asks for: (type, first root field, the document's name
-/// for it), when the document parses.
-fn operation_of(request: &mut Request) -> Option<(&'static str, String, Option<String>)> {
+/// What a request runs, as its span and metrics name it.
+struct Operation {
+    /// `query`, `mutation`, `subscription`, or `unknown` when the document
+    /// does not parse.
+    kind: &'static str,
+    /// Its first root field.
+    root: String,
+    /// The operation name asked for, else the document's name for it.
+    name: Option<String>,
+}
+
+/// The operation `request` runs.
+fn operation_of(request: &mut Request) -> Operation {
     let wanted = request.operation_name.clone();
-    let document = request.parsed_query().ok()?;
-    let (operation, name) = chosen_operation(document, wanted.as_deref())?;
+    let unknown = Operation {
+        kind: "unknown",
+        root: String::new(),
+        name: wanted.clone(),
+    };
+    let Ok(document) = request.parsed_query() else {
+        return unknown;
+    };
+    let Some((operation, named)) = chosen_operation(document, wanted.as_deref()) else {
+        return unknown;
+    };
     let kind = match operation.ty {
         OperationType::Query => "query",
         OperationType::Mutation => "mutation",
@@ -68,7 +87,11 @@ fn operation_of(request: &mut Request) -> Option<(&'static str, String, Option<S
             _ => None,
         })
         .unwrap_or_default();
-    Some((kind, root, name))
+    Operation {
+        kind,
+        root,
+        name: wanted.or(named),
+    }
 }
 
 /// Aliased fields in a selection set, fragments' included (the parser
@@ -153,14 +176,14 @@ pub async fn execute(
     if let Some(response) = refused(&mut request) {
         return response;
     }
-    let (kind, root, named) = operation_of(&mut request).unwrap_or(("unknown", String::new(), None));
-    let name = request.operation_name.clone().or(named);
+    let operation = operation_of(&mut request);
     let started = Instant::now();
-    let span = operation_span(kind, &root, name.as_deref());
+    let span = operation_span(operation.kind, &operation.root, operation.name.as_deref());
     let mut response = schema.execute(request).instrument(span).await;
     super::ensure_codes(&mut response.errors);
     if record {
-        record_operation(metrics, name.as_deref(), kind, false, started, &response.errors);
+        let name = operation.name.as_deref();
+        record_operation(metrics, name, operation.kind, false, started, &response.errors);
     }
     response
 }
@@ -169,11 +192,11 @@ pub async fn execute(
 /// counted in the metrics when `record`, and the span its stream is set up
 /// in (the events it yields later are the feed's).
 pub(super) fn subscription_started(request: &mut Request, metrics: &Metrics, record: bool) -> Span {
-    let (kind, root, named) = operation_of(request).unwrap_or(("unknown", String::new(), None));
-    let name = request.operation_name.clone().or(named);
-    let span = operation_span(kind, &root, name.as_deref());
+    let operation = operation_of(request);
+    let span = operation_span(operation.kind, &operation.root, operation.name.as_deref());
     if record {
-        record_operation(metrics, name.as_deref(), kind, false, Instant::now(), &[]);
+        let name = operation.name.as_deref();
+        record_operation(metrics, name, operation.kind, false, Instant::now(), &[]);
     }
     span
 }
