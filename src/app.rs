@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use crate::auth::Verifier;
 use crate::config::{Config, ServeConfig};
 use crate::graphql::feed::Feed;
-use crate::state::{AppState, StartError, redact};
+use crate::state::{AppState, StartError};
 use crate::{graphql, http};
 
 /// A started application: listening, not yet serving.
@@ -36,13 +36,12 @@ impl App {
             .transpose()?;
         let verifier = Verifier::new(&serve.jwt_secret, public_key.as_deref()).map_err(StartError::Auth)?;
         let state = AppState::connect(config, migrate).await?;
-        let redis_client =
-            redis::Client::open(state.config.redis_url.as_str()).map_err(|source| StartError::Redis {
-                url: redact(&state.config.redis_url),
-                source,
-            })?;
         let stream = format!("{}{}", state.config.redis_key_prefix, state.config.events_stream);
-        let schema = graphql::build(state.clone(), Feed::start(redis_client, stream), serve.introspection);
+        let schema = graphql::build(
+            state.clone(),
+            Feed::start(state.redis_target.clone(), stream),
+            serve.introspection,
+        );
         let (closing, closing_rx) = tokio::sync::watch::channel(false);
         let router = http::router(state.clone(), schema, &serve, verifier, closing_rx);
         let listen_error = |source| StartError::Listen {

@@ -14,11 +14,14 @@ pub struct Config {
         default_value = "postgres://postgres@127.0.0.1:5432/promotions"
     )]
     pub database_url: String,
-    /// Redis.
+    /// Redis: one node, or any node(s) of a Redis Cluster (comma-separated);
+    /// cluster mode is detected.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
-    /// Prefix of every Redis key this service writes (several services or tests can share one Redis).
-    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "")]
+    /// Prefix of every Redis key this service writes (several services or
+    /// tests can share one Redis). No braces: they would choose the keys'
+    /// Redis Cluster slot.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "", value_parser = without_braces)]
     pub redis_key_prefix: String,
     /// How long Redis keeps a usage pool's count before seeding it anew from
     /// PostgreSQL: the longest a reservation never recorded (a crash) stays counted.
@@ -30,8 +33,8 @@ pub struct Config {
     /// Run the background workers (outbox relay, reconciliation) in this process.
     #[arg(long, env = "RUN_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
     pub run_workers: bool,
-    /// Event stream name, after REDIS_KEY_PREFIX.
-    #[arg(long, env = "EVENTS_STREAM", default_value = "promotions:events")]
+    /// Event stream name, after REDIS_KEY_PREFIX (no braces).
+    #[arg(long, env = "EVENTS_STREAM", default_value = "promotions:events", value_parser = without_braces)]
     pub events_stream: String,
     /// Approximate most entries the event stream keeps (XADD MAXLEN ~).
     #[arg(long, env = "EVENTS_STREAM_MAXLEN", default_value_t = 1_000_000)]
@@ -45,13 +48,13 @@ pub struct Config {
     /// Published outbox rows are deleted after this many hours.
     #[arg(long, env = "OUTBOX_RETENTION_HOURS", default_value_t = 168)]
     pub outbox_retention_hours: u64,
-    /// Largest PostgreSQL connection pool.
     /// Record HTTP and GraphQL request metrics (false only to measure their cost).
     #[arg(long, env = "METRICS", default_value_t = true, action = clap::ArgAction::Set)]
     pub metrics: bool,
     /// How long a coupon batch job stays with a worker that stopped answering.
     #[arg(long, env = "COUPON_BATCH_LEASE_SECS", default_value_t = 30)]
     pub coupon_batch_lease_secs: u64,
+    /// Largest PostgreSQL connection pool.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
     pub database_max_connections: u32,
 }
@@ -104,6 +107,15 @@ pub struct ServeConfig {
     /// Subscriptions one socket may hold at once.
     #[arg(long, env = "MAX_SUBSCRIPTIONS_PER_SOCKET", default_value_t = 20)]
     pub max_subscriptions_per_socket: usize,
+}
+
+/// A Redis key part: braces would make a hash tag and move keys between
+/// Redis Cluster slots.
+fn without_braces(value: &str) -> Result<String, String> {
+    if value.contains(['{', '}']) {
+        return Err("must not contain { or }".into());
+    }
+    Ok(value.to_owned())
 }
 
 fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, String> {

@@ -20,6 +20,7 @@
 //! - [`outbox`]: events written in the change's transaction, and their relay.
 //! - [`limits`]: usage pools, their live counts and their Redis reservations.
 //! - [`store`]: every SQL statement: entities and repositories.
+//! - [`redis_conn`]: the Redis connection, to one node or a Redis Cluster.
 //! - [`error`]: the one error type and its GraphQL codes.
 //! - [`config`]: settings from the environment.
 //! - [`telemetry`]: logging and tracing set-up.
@@ -41,6 +42,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod pricing;
 pub mod redemption;
+pub mod redis_conn;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -15,6 +15,7 @@ use crate::metrics::Metrics;
 use crate::pricing::Pricing;
 use crate::redemption::Redemptions;
 use crate::redemption::reconcile::Reconciler;
+use crate::redis_conn::{RedisConn, RedisTarget};
 use crate::store;
 use crate::workers::reconciler::ReconcileUsage;
 use crate::workers::snapshot::SnapshotRefresh;
@@ -25,8 +26,10 @@ use crate::workers::{Record, Supervisor};
 pub struct AppState {
     /// The PostgreSQL pool.
     pub db: DatabaseConnection,
-    /// One multiplexed Redis connection, reconnecting by itself.
-    pub redis: redis::aio::ConnectionManager,
+    /// One multiplexed Redis connection (a node or a cluster), reconnecting by itself.
+    pub redis: RedisConn,
+    /// Where Redis is, for connections of their own (the live feed).
+    pub redis_target: RedisTarget,
     /// The promotion snapshot and cart pricing.
     pub pricing: Arc<Pricing>,
     /// Applying and releasing.
@@ -95,31 +98,28 @@ pub async fn connect_db(config: &Config, migrate: bool) -> Result<DatabaseConnec
     Ok(db)
 }
 
-/// Connects to Redis and checks it answers.
-pub async fn connect_redis(config: &Config) -> Result<redis::aio::ConnectionManager, StartError> {
+/// Connects to Redis (one node or a cluster, see [`crate::redis_conn`]) and
+/// checks it answers.
+pub async fn connect_redis(config: &Config) -> Result<(RedisTarget, RedisConn), StartError> {
     let err = |source| StartError::Redis {
         url: redact(&config.redis_url),
         source,
     };
-    let client = redis::Client::open(config.redis_url.as_str()).map_err(err)?;
-    let manager_config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(std::time::Duration::from_secs(3)))
-        .set_response_timeout(Some(std::time::Duration::from_secs(3)))
-        .set_number_of_retries(1);
-    let fut = redis::aio::ConnectionManager::new_with_config(client, manager_config);
-    let mut manager = tokio::time::timeout(std::time::Duration::from_secs(5), fut)
+    let timed_out = || {
+        err(redis::RedisError::from(std::io::Error::from(
+            std::io::ErrorKind::TimedOut,
+        )))
+    };
+    let connect = async {
+        let target = RedisTarget::discover(&config.redis_url).await?;
+        let mut connection = target.connect().await?;
+        redis::cmd("PING").query_async::<String>(&mut connection).await?;
+        Ok((target, connection))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), connect)
         .await
-        .map_err(|_| {
-            err(redis::RedisError::from(std::io::Error::from(
-                std::io::ErrorKind::TimedOut,
-            )))
-        })?
-        .map_err(err)?;
-    redis::cmd("PING")
-        .query_async::<String>(&mut manager)
-        .await
-        .map_err(err)?;
-    Ok(manager)
+        .map_err(|_| timed_out())?
+        .map_err(err)
 }
 
 impl AppState {
@@ -128,7 +128,7 @@ impl AppState {
     /// (usage reconciler, snapshot refresh).
     pub async fn connect(config: Config, migrate: bool) -> Result<Self, StartError> {
         let db = connect_db(&config, migrate).await?;
-        let redis = connect_redis(&config).await?;
+        let (redis_target, redis) = connect_redis(&config).await?;
         let metrics = Arc::new(Metrics::new());
         let counters = Counters::new(
             redis.clone(),
@@ -154,6 +154,7 @@ impl AppState {
         Ok(AppState {
             db,
             redis,
+            redis_target,
             pricing,
             redemptions,
             workers,

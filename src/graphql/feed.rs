@@ -1,5 +1,5 @@
 //! The live event feed of one process: one task reads the event stream
-//! (`XREAD BLOCK` on a connection of its own) and broadcasts each envelope
+//! (`XREAD BLOCK` on a connection of its own, to a node or a cluster) and broadcasts each envelope
 //! to this process's subscriptions. Every replica reads the same stream, so
 //! a dashboard on any replica sees every redemption.
 
@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 use crate::outbox::events::Envelope;
+use crate::redis_conn::RedisTarget;
 
 /// Events buffered per subscriber; a slower one skips what it missed.
 const CAPACITY: usize = 1024;
@@ -20,10 +21,10 @@ pub struct Feed {
 
 impl Feed {
     /// Starts reading `stream` at its end (new events only).
-    pub fn start(client: redis::Client, stream: String) -> Self {
+    pub fn start(target: RedisTarget, stream: String) -> Self {
         let (sender, _) = broadcast::channel(CAPACITY);
         let feed = Feed { sender: sender.clone() };
-        tokio::spawn(read(client, stream, sender));
+        tokio::spawn(read(target, stream, sender));
         feed
     }
 
@@ -35,14 +36,13 @@ impl Feed {
 
 type Entries = Vec<(String, Vec<(String, Vec<String>)>)>;
 
-async fn read(client: redis::Client, stream: String, sender: broadcast::Sender<Envelope>) {
+async fn read(target: RedisTarget, stream: String, sender: broadcast::Sender<Envelope>) {
     let mut last = "$".to_owned();
     let mut connection = None;
     loop {
         if connection.is_none() {
             // Its own connection, allowed to wait longer than one blocking read.
-            let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(5)));
-            match client.get_multiplexed_async_connection_with_config(&config).await {
+            match target.connect_dedicated(Duration::from_secs(5)).await {
                 Ok(mut c) => {
                     if last == "$" {
                         // Start after the newest entry, so no gap opens between reads.

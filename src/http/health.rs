@@ -1,7 +1,7 @@
 //! Health endpoints: `/health` and `/health/live` (the process answers),
-//! `/health/ready` (PostgreSQL and Redis reachable, migrations applied: 503
-//! otherwise), `/health/detailed` (JSON with each dependency's latency and
-//! each worker's state) and `/metrics` (Prometheus text format).
+//! `/health/ready` (PostgreSQL and Redis reachable, on a cluster its state
+//! ok and every master answering; migrations applied: 503 otherwise), `/health/detailed` (JSON with each dependency's latency,
+//! a cluster's nodes and each worker's state) and `/metrics` (Prometheus text format).
 
 use std::time::{Duration, Instant};
 
@@ -45,6 +45,9 @@ struct Report {
     version: &'static str,
     postgres: Check,
     redis: Check,
+    /// A Redis Cluster's nodes (absent for a single node).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    redis_nodes: Vec<crate::redis_conn::NodeState>,
     migrations: Check,
     workers: Vec<crate::workers::WorkerState>,
 }
@@ -82,7 +85,12 @@ where
 
 async fn report(state: &AppState) -> Report {
     let postgres = timed(CHECK_TIMEOUT, store::ping(&state.db)).await;
-    let redis = timed(CHECK_TIMEOUT, ping_redis(state)).await;
+    let mut redis_nodes = Vec::new();
+    let redis = timed(CHECK_TIMEOUT, async {
+        redis_nodes = crate::redis_conn::check(&state.redis).await?;
+        Ok::<_, String>(())
+    })
+    .await;
     let migrations = timed(CHECK_TIMEOUT, async {
         match store::pending_migrations(&state.db).await {
             Ok(0) => Ok(()),
@@ -97,6 +105,7 @@ async fn report(state: &AppState) -> Report {
         version: env!("CARGO_PKG_VERSION"),
         postgres,
         redis,
+        redis_nodes,
         migrations,
         workers: state.workers.record().states(),
     }

@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::Script;
-use redis::aio::ConnectionManager;
+
+use crate::redis_conn::RedisConn;
 
 /// Counts one request in its window and returns the window's count.
 const COUNT: &str = "local n = redis.call('INCR', KEYS[1])
@@ -18,7 +19,7 @@ return n";
 
 /// Counts requests per subject.
 pub struct RateLimiter {
-    redis: ConnectionManager,
+    redis: RedisConn,
     prefix: String,
     per_second: u32,
     script: Script,
@@ -28,7 +29,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// `per_second` 0 turns the limit off.
-    pub fn new(redis: ConnectionManager, prefix: &str, per_second: u32) -> Self {
+    pub fn new(redis: RedisConn, prefix: &str, per_second: u32) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),
@@ -44,7 +45,7 @@ impl RateLimiter {
             return Ok(());
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        let key = format!("{}ratelimit:{subject}:{}", self.prefix, now.as_secs());
+        let key = window_key(&self.prefix, subject, now.as_secs());
         match self.script.key(key).invoke_async::<u64>(&mut self.redis.clone()).await {
             Ok(n) if n > u64::from(self.per_second) => {
                 Err(Duration::from_secs(1) - Duration::from_nanos(u64::from(now.subsec_nanos())))
@@ -59,5 +60,41 @@ impl RateLimiter {
                 Ok(())
             }
         }
+    }
+}
+
+/// The key counting `subject`'s requests in `second`. Its hash tag is
+/// `rl:` and the subject, so a subject's windows share one Redis Cluster
+/// slot: a brace in the subject only ends the tag early, the same way for
+/// every window of that subject, and the tag is never empty (the prefix has
+/// no braces).
+fn window_key(prefix: &str, subject: &str, second: u64) -> String {
+    format!("{prefix}ratelimit:{{rl:{subject}}}:{second}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The part of a key Redis Cluster hashes.
+    fn hash_tag(key: &str) -> &str {
+        key.find('{')
+            .and_then(|open| key[open + 1..].find('}').map(|len| &key[open + 1..open + 1 + len]))
+            .filter(|tag| !tag.is_empty())
+            .unwrap_or(key)
+    }
+
+    #[test]
+    fn a_subjects_windows_share_one_hash_tag() {
+        for subject in ["checkout-1", "a}b", "}", "{x}", "", "ü;=:"] {
+            let keys: Vec<String> = [0, 1, 2, 86_400]
+                .iter()
+                .map(|s| window_key("p:", subject, *s))
+                .collect();
+            let tag = hash_tag(&keys[0]);
+            assert!(tag.starts_with("rl:"), "{subject:?}: {tag}");
+            assert!(keys.iter().all(|k| hash_tag(k) == tag), "{subject:?}: {keys:?}");
+        }
+        assert_ne!(hash_tag(&window_key("p:", "a", 1)), hash_tag(&window_key("p:", "b", 1)));
     }
 }

@@ -10,8 +10,8 @@
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
+use crate::redis_conn::RedisConn;
 use redis::Script;
-use redis::aio::ConnectionManager;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -50,7 +50,7 @@ pub enum Reserved {
 /// The usage pools in Redis.
 #[derive(Clone)]
 pub struct Counters {
-    redis: ConnectionManager,
+    redis: RedisConn,
     prefix: String,
     ttl: Duration,
     metrics: Arc<Metrics>,
@@ -60,7 +60,7 @@ impl Counters {
     /// Pools under `prefix` (REDIS_KEY_PREFIX) whose state lives `ttl` after
     /// its seed (then it is seeded anew from PostgreSQL): the longest a
     /// reservation never recorded stays counted (USAGE_COUNTER_TTL).
-    pub fn new(redis: ConnectionManager, prefix: &str, ttl: Duration, metrics: Arc<Metrics>) -> Self {
+    pub fn new(redis: RedisConn, prefix: &str, ttl: Duration, metrics: Arc<Metrics>) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),

@@ -15,8 +15,8 @@
 
 use std::time::Duration;
 
+use crate::redis_conn::RedisConn;
 use rand::Rng;
-use redis::aio::ConnectionManager;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
@@ -51,7 +51,7 @@ pub fn backoff(base: Duration, attempts: i32) -> Duration {
 
 /// Publishes one batch; returns how many rows it published.
 #[tracing::instrument(skip_all)]
-pub async fn relay_batch(db: &DatabaseConnection, redis: &ConnectionManager, config: &RelayConfig) -> AppResult<usize> {
+pub async fn relay_batch(db: &DatabaseConnection, redis: &RedisConn, config: &RelayConfig) -> AppResult<usize> {
     let txn = db.begin().await?;
     outbox::lock_relay(&txn).await?;
     let rows = outbox::claim_due(&txn, BATCH).await?;

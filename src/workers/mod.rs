@@ -29,7 +29,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::RedisConn;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -105,7 +105,7 @@ impl Supervisor {
     }
 
     /// Starts the optional workers (relay, housekeeping, coupon generator).
-    pub fn start_optional(&self, db: &DatabaseConnection, redis: &ConnectionManager, config: &Config) {
+    pub fn start_optional(&self, db: &DatabaseConnection, redis: &RedisConn, config: &Config) {
         let relay = RelayConfig {
             stream: format!("{}{}", config.redis_key_prefix, config.events_stream),
             maxlen: config.events_stream_maxlen,

@@ -2,7 +2,7 @@
 //! stream, batch after batch ([`crate::outbox::relay`]), then waits for
 //! `NOTIFY outbox` or the poll.
 
-use redis::aio::ConnectionManager;
+use crate::redis_conn::RedisConn;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
@@ -13,14 +13,14 @@ use crate::store::outbox::CHANNEL;
 /// The relay of one process.
 pub struct Relay {
     db: DatabaseConnection,
-    redis: ConnectionManager,
+    redis: RedisConn,
     config: RelayConfig,
     wakeup: Wakeup,
 }
 
 impl Relay {
     /// A relay publishing to the stream `config` names.
-    pub fn new(db: DatabaseConnection, redis: ConnectionManager, config: RelayConfig) -> Self {
+    pub fn new(db: DatabaseConnection, redis: RedisConn, config: RelayConfig) -> Self {
         Self {
             db,
             redis,

@@ -18,6 +18,18 @@ async fn health_endpoints_report_the_dependencies() {
             "{dependency} has a latency"
         );
     }
+    // On a Redis Cluster (the test command runs these tests on one too) the
+    // report lists its nodes: 3 masters and 3 replicas, all healthy.
+    let on_cluster = crate::helpers::redis_connection(&app.redis_url).await.is_cluster();
+    match body["redis_nodes"].as_array() {
+        Some(nodes) => {
+            assert!(on_cluster, "a single node lists no nodes: {body}");
+            let masters = nodes.iter().filter(|n| n["role"] == "master").count();
+            assert_eq!((nodes.len(), masters), (6, 3), "{body}");
+            assert!(nodes.iter().all(|n| n["ok"] == true), "{body}");
+        }
+        None => assert!(!on_cluster, "a cluster lists its nodes: {body}"),
+    }
 }
 
 #[tokio::test]

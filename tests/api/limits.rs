@@ -286,11 +286,7 @@ async fn a_single_use_code_reserved_by_an_order_that_died_is_usable_again_within
         .unwrap();
 
     // What an apply killed between its reservation and its commit leaves.
-    let redis = redis::Client::open(app.redis_url.as_str())
-        .unwrap()
-        .get_connection_manager()
-        .await
-        .unwrap();
+    let redis = crate::helpers::redis_connection(&app.redis_url).await;
     let counters = Counters::new(redis, &app.redis_key_prefix, Duration::from_secs(2), Default::default());
     let pool = Pool {
         scope: Scope::Coupon,

@@ -8,15 +8,13 @@ use std::time::Duration;
 use promotions::outbox::relay::RelayConfig;
 use promotions::workers::Supervisor;
 use promotions::workers::relay::Relay;
-use redis::aio::ConnectionManager;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-use crate::helpers::{Binary, OwnRedis, graphql_at, rows, spawn_app, spawn_app_with, until};
+use crate::helpers::{Binary, OwnRedis, graphql_at, redis_connection, rows, spawn_app, spawn_app_with, until};
 
 async fn stream(redis_url: &str, key: &str) -> Vec<Value> {
-    let client = redis::Client::open(redis_url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = redis_connection(redis_url).await;
     let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
         .arg(key)
         .arg("-")
@@ -148,7 +146,6 @@ async fn two_relays_drain_ten_thousand_events_once_each_in_order_per_aggregate()
         .await
         .unwrap();
     let key = format!("{}promotions:events", app.redis_key_prefix);
-    let redis = redis::Client::open(app.redis_url.as_str()).unwrap();
     let config = RelayConfig {
         stream: key.clone(),
         maxlen: 1_000_000,
@@ -157,7 +154,7 @@ async fn two_relays_drain_ten_thousand_events_once_each_in_order_per_aggregate()
     };
     let relays = Supervisor::new(Default::default());
     for _ in 0..2 {
-        let conn: ConnectionManager = redis.get_connection_manager().await.unwrap();
+        let conn = redis_connection(&app.redis_url).await;
         relays.spawn(Relay::new(app.db.clone(), conn, config.clone()));
     }
     until("drained", Duration::from_secs(60), async || {

@@ -119,9 +119,20 @@ pub async fn fresh_database_url() -> String {
     fresh_database().await
 }
 
-/// The shared Redis's URL.
+/// The shared Redis's URL (a node, or a cluster when REDIS_URL names one).
 pub fn shared_redis_url() -> String {
     redis_url()
+}
+
+/// A connection to the Redis at `url`, made as the service makes its own
+/// (a node or a cluster, discovered).
+pub async fn redis_connection(url: &str) -> promotions::redis_conn::RedisConn {
+    promotions::redis_conn::RedisTarget::discover(url)
+        .await
+        .expect("Redis answers")
+        .connect()
+        .await
+        .expect("connect to Redis")
 }
 
 /// A Redis key prefix of a test's own.

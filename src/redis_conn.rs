@@ -1,0 +1,228 @@
+//! The Redis connection: one node or a Redis Cluster behind one type.
+//!
+//! `REDIS_URL` names one node (`redis://host:6379`) or several, separated
+//! by commas. The service asks the first node that answers whether cluster
+//! mode is on (`INFO cluster`): if so it uses the redis crate's cluster
+//! client (slots, MOVED/ASK, failover handled by the crate), otherwise a
+//! reconnecting multiplexed connection to that node. Both are a
+//! [`RedisConn`], so every caller runs the same commands and scripts; every
+//! script declares its keys, each call's keys share one hash slot.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+
+/// How long connecting to a node may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a request on the shared connection may wait for its answer.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Where Redis is: one node, or a cluster reached through its seed nodes.
+#[derive(Clone)]
+pub enum RedisTarget {
+    Node(Box<redis::Client>),
+    Cluster(Box<ClusterClient>),
+}
+
+/// A multiplexed connection to a node or to a cluster; cheap to clone,
+/// reconnecting by itself.
+#[derive(Clone)]
+pub enum RedisConn {
+    Node(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl RedisTarget {
+    /// Reads `urls` (one or more, comma-separated) and asks the first node
+    /// that answers whether it runs in cluster mode.
+    pub async fn discover(urls: &str) -> RedisResult<Self> {
+        let urls: Vec<&str> = urls.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
+        let mut last_error = None;
+        for url in &urls {
+            let client = redis::Client::open(*url)?;
+            match cluster_enabled(&client).await {
+                Ok(false) if urls.len() == 1 => return Ok(RedisTarget::Node(Box::new(client))),
+                Ok(false) => {
+                    return Err(invalid(
+                        "REDIS_URL lists several nodes, but they do not run in cluster mode",
+                    ));
+                }
+                Ok(true) => {
+                    let client = ClusterClient::builder(urls.iter().copied())
+                        .connection_timeout(CONNECT_TIMEOUT)
+                        .response_timeout(RESPONSE_TIMEOUT)
+                        .retries(2)
+                        .build()?;
+                    return Ok(RedisTarget::Cluster(Box::new(client)));
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| invalid("REDIS_URL names no node")))
+    }
+
+    /// Whether this is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, RedisTarget::Cluster(_))
+    }
+
+    /// The shared connection: requests answered within [`RESPONSE_TIMEOUT`].
+    pub async fn connect(&self) -> RedisResult<RedisConn> {
+        self.connect_dedicated(RESPONSE_TIMEOUT).await
+    }
+
+    /// A connection of its own whose answers may take up to
+    /// `response_timeout` (for blocking reads, `XREAD BLOCK`, which must
+    /// not delay the shared one).
+    pub async fn connect_dedicated(&self, response_timeout: Duration) -> RedisResult<RedisConn> {
+        match self {
+            RedisTarget::Node(client) => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
+                    .set_response_timeout(Some(response_timeout))
+                    .set_number_of_retries(1);
+                Ok(RedisConn::Node(
+                    ConnectionManager::new_with_config((**client).clone(), config).await?,
+                ))
+            }
+            RedisTarget::Cluster(client) => {
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(CONNECT_TIMEOUT)
+                    .set_response_timeout(response_timeout);
+                Ok(RedisConn::Cluster(client.get_async_connection_with_config(config).await?))
+            }
+        }
+    }
+}
+
+impl RedisConn {
+    /// Whether this connection is to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self, RedisConn::Cluster(_))
+    }
+}
+
+/// One node of a cluster, as the cluster describes it (`CLUSTER NODES`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeState {
+    pub id: String,
+    pub address: String,
+    /// "master" or "replica".
+    pub role: &'static str,
+    /// Not flagged failing and its link connected.
+    pub ok: bool,
+}
+
+/// Checks that Redis serves: a node answers PING; a cluster reports
+/// `cluster_state:ok` and every master answers PING. Returns the cluster's
+/// nodes (none for a single node).
+pub async fn check(connection: &RedisConn) -> Result<Vec<NodeState>, String> {
+    let mut connection = connection.clone();
+    redis::cmd("PING")
+        .query_async::<String>(&mut connection)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !connection.is_cluster() {
+        return Ok(Vec::new());
+    }
+    let info: String = redis::cmd("CLUSTER")
+        .arg("INFO")
+        .query_async(&mut connection)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !info.lines().any(|line| line.trim() == "cluster_state:ok") {
+        return Err("the cluster's state is not ok".into());
+    }
+    let nodes: String = redis::cmd("CLUSTER")
+        .arg("NODES")
+        .query_async(&mut connection)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(parse_nodes(&nodes))
+}
+
+/// Reads `CLUSTER NODES`: `<id> <ip:port@cport> <flags> <master> <ping> <pong> <epoch> <link> <slots>...`.
+fn parse_nodes(text: &str) -> Vec<NodeState> {
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (id, address, flags, link) = (fields.first()?, fields.get(1)?, fields.get(2)?, fields.get(7)?);
+            let flags: Vec<&str> = flags.split(',').collect();
+            Some(NodeState {
+                id: (*id).to_owned(),
+                address: address.split('@').next().unwrap_or(address).to_owned(),
+                role: if flags.contains(&"master") { "master" } else { "replica" },
+                ok: !flags.iter().any(|f| f.starts_with("fail")) && *link == "connected",
+            })
+        })
+        .collect()
+}
+
+/// Asks one node whether cluster mode is on.
+async fn cluster_enabled(client: &redis::Client) -> RedisResult<bool> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT));
+    let mut connection = client.get_multiplexed_async_connection_with_config(&config).await?;
+    let info: String = redis::cmd("INFO").arg("cluster").query_async(&mut connection).await?;
+    Ok(info.lines().any(|line| line.trim() == "cluster_enabled:1"))
+}
+
+fn invalid(message: &'static str) -> RedisError {
+    RedisError::from((redis::ErrorKind::InvalidClientConfig, message))
+}
+
+impl ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            RedisConn::Node(c) => c.req_packed_command(cmd),
+            RedisConn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            RedisConn::Node(c) => c.req_packed_commands(pipeline, offset, count),
+            RedisConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisConn::Node(c) => c.get_db(),
+            RedisConn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_nodes_are_read_with_their_role_and_health() {
+        let text = "a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460\n\
+                    b2 127.0.0.1:7003@17003 slave a1 0 1700000000000 1 connected\n\
+                    c3 127.0.0.1:7001@17001 master,fail - 1700000000000 1700000000000 2 disconnected\n";
+        let nodes = parse_nodes(text);
+        assert_eq!(
+            nodes
+                .iter()
+                .map(|n| (n.id.as_str(), n.address.as_str(), n.role, n.ok))
+                .collect::<Vec<_>>(),
+            vec![
+                ("a1", "127.0.0.1:7000", "master", true),
+                ("b2", "127.0.0.1:7003", "replica", true),
+                ("c3", "127.0.0.1:7001", "master", false),
+            ]
+        );
+    }
+}
