@@ -39,6 +39,14 @@ pub struct Config {
     /// Approximate most entries the event stream keeps (XADD MAXLEN ~).
     #[arg(long, env = "EVENTS_STREAM_MAXLEN", default_value_t = 1_000_000)]
     pub events_stream_maxlen: usize,
+    /// Replicas that must acknowledge (WAIT) an event's stream entry before
+    /// its outbox row is PUBLISHED. Unset: 0 on a single node, 1 on a Redis
+    /// Cluster (set 0 for a cluster without replicas).
+    #[arg(long, env = "EVENTS_WAIT_REPLICAS")]
+    pub events_wait_replicas: Option<u32>,
+    /// How long the relay waits for those acknowledgements, in milliseconds.
+    #[arg(long, env = "EVENTS_WAIT_TIMEOUT_MS", default_value_t = 1000)]
+    pub events_wait_timeout_ms: u64,
     /// Publishing attempts before an outbox event is DEAD.
     #[arg(long, env = "OUTBOX_MAX_ATTEMPTS", default_value_t = 10)]
     pub outbox_max_attempts: i32,

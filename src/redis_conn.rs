@@ -92,7 +92,9 @@ impl RedisTarget {
                 let config = ClusterConfig::new()
                     .set_connection_timeout(CONNECT_TIMEOUT)
                     .set_response_timeout(response_timeout);
-                Ok(RedisConn::Cluster(client.get_async_connection_with_config(config).await?))
+                Ok(RedisConn::Cluster(
+                    client.get_async_connection_with_config(config).await?,
+                ))
             }
         }
     }

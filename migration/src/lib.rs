@@ -20,6 +20,7 @@ mod m20261201_000009_count_usage;
 mod m20261201_000010_add_redemption_claim;
 mod m20261206_000011_widen_usage_shards;
 mod m20261206_000012_lean_usage_take;
+mod m20261206_000013_hold_back_outbox_aggregates;
 
 /// Applies the migrations in order; `serve` and `migrate` run it.
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_add_redemption_claim::Migration),
             Box::new(m20261206_000011_widen_usage_shards::Migration),
             Box::new(m20261206_000012_lean_usage_take::Migration),
+            Box::new(m20261206_000013_hold_back_outbox_aggregates::Migration),
         ]
     }
 }

@@ -168,6 +168,13 @@ impl Mutation {
         ))
     }
 
+    /// Puts every DEAD outbox event back to PENDING, in their order; returns how many.
+    #[graphql(guard = "Allow(auth::ADMIN)")]
+    async fn retry_outbox_events(&self, ctx: &Context<'_>) -> Result<u64> {
+        let db = ctx.data_unchecked::<AppState>().db.clone();
+        Ok(detached(async move { crate::store::outbox::retry_all_dead(&db).await }).await?)
+    }
+
     /// Gives the usage of a cancelled order back. Idempotent.
     #[graphql(guard = "Allow(auth::CHECKOUT)")]
     async fn release_redemption(&self, ctx: &Context<'_>, order_id: String) -> Result<RedemptionObject> {

@@ -142,6 +142,22 @@ pub async fn retry(db: &impl ConnectionTrait, id: Uuid) -> AppResult<OutboxEvent
     }
 }
 
+/// Puts every DEAD row back to PENDING with fresh attempts, in one
+/// statement (their order is their `seq`, which the relay follows); returns
+/// how many.
+pub async fn retry_all_dead(db: &impl ConnectionTrait) -> AppResult<u64> {
+    let done = db
+        .execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "UPDATE outbox_events SET status = 'PENDING', attempts = 0, next_attempt_at = now() WHERE status = 'DEAD'",
+        ))
+        .await?;
+    if done.rows_affected() > 0 {
+        wake_relays(db).await?;
+    }
+    Ok(done.rows_affected())
+}
+
 /// The NOTIFY channel that wakes the outbox relays.
 pub const CHANNEL: &str = "outbox";
 
@@ -226,13 +242,23 @@ pub struct DueEvent {
     pub created_at: DateTime<Utc>,
 }
 
-/// Claims up to `limit` PENDING rows that are due, in creation order
-/// (`FOR UPDATE SKIP LOCKED`, until the transaction ends).
+/// Claims up to `limit` PENDING rows that are due, in creation order,
+/// leaving out every row of an aggregate that has an earlier row not yet
+/// published (waiting for its retry, or DEAD): an aggregate's events reach
+/// the stream in the order they were committed, whatever fails. The earlier
+/// rows are found through `outbox_events_unpublished_idx`, so the check
+/// costs what is unpublished, not an aggregate's history. Locked
+/// `FOR UPDATE SKIP LOCKED` until the transaction ends.
 pub async fn claim_due(txn: &impl ConnectionTrait, limit: i64) -> Result<Vec<DueEvent>, sea_orm::DbErr> {
     txn.query_all_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT id, aggregate_type, aggregate_id, event_type, payload, attempts, created_at FROM outbox_events
-         WHERE status = 'PENDING' AND next_attempt_at <= now() ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+        "SELECT e.id, e.aggregate_type, e.aggregate_id, e.event_type, e.payload, e.attempts, e.created_at
+         FROM outbox_events e
+         WHERE e.status = 'PENDING' AND e.next_attempt_at <= now()
+           AND NOT EXISTS (SELECT 1 FROM outbox_events b
+                           WHERE b.aggregate_type = e.aggregate_type AND b.aggregate_id = e.aggregate_id
+                             AND b.seq < e.seq AND b.status <> 'PUBLISHED')
+         ORDER BY e.seq LIMIT $1 FOR UPDATE SKIP LOCKED",
         [limit.into()],
     ))
     .await?

@@ -1,11 +1,16 @@
 //! The outbox relay: events reach the Redis Stream as envelopes, once each,
-//! in creation order; an unreachable stream backs off until DEAD, and
-//! retryOutboxEvent publishes the row once the stream is back.
+//! in commit order per aggregate whatever fails; an outage of the stream
+//! spends no attempts; a refused row holds back its aggregate only, turns
+//! DEAD, and retryOutboxEvents publishes it, then the rows behind it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use promotions::outbox::relay::RelayConfig;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use promotions::outbox::events::Envelope;
+use promotions::outbox::relay::{EventSink, Outage, RelayConfig, StreamSink, Written};
 use promotions::workers::Supervisor;
 use promotions::workers::relay::Relay;
 use sea_orm::ConnectionTrait;
@@ -70,68 +75,191 @@ async fn a_committed_change_reaches_the_stream_as_one_envelope() {
 }
 
 #[tokio::test]
-async fn an_unreachable_stream_backs_off_turns_dead_and_retry_publishes_once() {
+async fn a_stream_outage_spends_no_attempts_and_every_event_arrives_in_order_after_it() {
     let mut redis = OwnRedis::start().await;
     let app = spawn_app_with(Some(&redis.url()), |c| {
         c.run_workers = true;
-        c.outbox_max_attempts = 4;
-        c.outbox_retry_base_ms = 100;
+        // Before, a row spent its attempts on the outage: DEAD within a second.
+        c.outbox_max_attempts = 2;
+        c.outbox_retry_base_ms = 50;
     })
     .await;
     let key = format!("{}promotions:events", app.redis_key_prefix);
     redis.stop();
-    app.create_campaign(json!({ "name": "Stuck" })).await;
-    let mut seen: Vec<(i32, chrono::DateTime<chrono::Utc>)> = Vec::new();
-    until("DEAD", Duration::from_secs(10), async || {
-        let r = &rows(
-            &app,
-            "SELECT attempts, status, next_attempt_at, last_error FROM outbox_events",
+    let campaign = app.create_campaign(json!({ "name": "Stuck" })).await;
+    for name in ["Stuck 2", "Stuck 3"] {
+        app.data(
+            "mutation($id: ID!, $n: String!) { updateCampaign(id: $id, input: { name: $n }) { id } }",
+            json!({ "id": campaign, "n": name }),
         )
-        .await[0];
-        let attempts: i32 = r.try_get("", "attempts").unwrap();
-        if let Ok(Some(next)) = r.try_get::<Option<chrono::DateTime<chrono::Utc>>>("", "next_attempt_at")
-            && seen.last().is_none_or(|(a, _)| *a != attempts)
-        {
-            seen.push((attempts, next));
-        }
-        r.try_get::<String>("", "status").unwrap() == "DEAD"
-    })
-    .await;
-    let r = &rows(&app, "SELECT id::text AS id, attempts, last_error FROM outbox_events").await[0];
-    assert_eq!(r.try_get::<i32>("", "attempts").unwrap(), 4);
-    assert!(r.try_get::<Option<String>>("", "last_error").unwrap().is_some());
-    // The waits grow: each scheduled attempt is further away than the last.
-    assert!(seen.len() >= 2, "{seen:?}");
+        .await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let waiting = rows(&app, "SELECT status, attempts FROM outbox_events").await;
+    assert_eq!(waiting.len(), 3);
+    for r in &waiting {
+        assert_eq!(
+            (
+                r.try_get::<String>("", "status").unwrap(),
+                r.try_get::<i32>("", "attempts").unwrap()
+            ),
+            ("PENDING".to_owned(), 0),
+            "an outage spends no attempt"
+        );
+    }
+    let (_, health) = app.get_json("/health/detailed").await;
+    let relay = health["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["name"] == "outbox-relay")
+        .cloned();
+    assert!(
+        relay.is_some_and(|w| w.to_string().contains("stream")),
+        "the relay reports the outage: {health}"
+    );
 
     redis.restart().await;
-    let id = r.try_get::<String>("", "id").unwrap();
-    let dead = app
-        .data("{ outboxEvents(status: DEAD) { totalCount } }", json!({}))
-        .await;
-    assert_eq!(dead["outboxEvents"]["totalCount"], 1);
-    let retried = app
-        .data(
-            "mutation($id: ID!) { retryOutboxEvent(id: $id) { status attempts } }",
-            json!({ "id": id }),
-        )
-        .await;
-    assert_eq!(
-        retried["retryOutboxEvent"],
-        json!({ "status": "PENDING", "attempts": 0 })
-    );
-    until("published after the retry", Duration::from_secs(5), async || {
-        stream(&redis.url(), &key).await.len() == 1
+    until("published after the outage", Duration::from_secs(40), async || {
+        stream(&redis.url(), &key).await.len() == 3
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(stream(&redis.url(), &key).await.len(), 1, "published once");
-    let (code, _) = app
-        .error(
-            "mutation($id: ID!) { retryOutboxEvent(id: $id) { status } }",
-            json!({ "id": id }),
+    let names: Vec<Value> = stream(&redis.url(), &key)
+        .await
+        .iter()
+        .map(|e| e["payload"]["name"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [json!("Stuck"), json!("Stuck 2"), json!("Stuck 3")],
+        "in commit order"
+    );
+}
+
+/// The event stream, except that entries whose payload has `"poison": true`
+/// are refused while `poisoned` is set, and every write is an outage while
+/// `down` is set: failures injected around the real client.
+struct Injecting {
+    inner: StreamSink,
+    poisoned: AtomicBool,
+    down: AtomicBool,
+}
+
+impl EventSink for Injecting {
+    async fn write(&self, envelopes: &[Envelope]) -> Result<Written, Outage> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(Outage("injected outage".into()));
+        }
+        let refused = |e: &Envelope| self.poisoned.load(Ordering::SeqCst) && e.payload["poison"] == true;
+        let passing: Vec<Envelope> = envelopes.iter().filter(|e| !refused(e)).cloned().collect();
+        let mut written = self.inner.write(&passing).await?.into_iter();
+        Ok(envelopes
+            .iter()
+            .map(|e| {
+                if refused(e) {
+                    Err("injected refusal".to_owned())
+                } else {
+                    written.next().expect("one answer per entry")
+                }
+            })
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn a_refused_row_holds_back_its_aggregate_only_and_retry_publishes_in_order() {
+    let app = spawn_app().await;
+    // a2 is refused; a3 must wait behind it; b goes on.
+    app.db
+        .execute_unprepared(
+            "INSERT INTO outbox_events (id, aggregate_type, aggregate_id, event_type, payload)
+             SELECT gen_random_uuid(), 'test', agg, 'test.event', jsonb_build_object('n', n, 'poison', agg = 'a' AND n = 2)
+             FROM (VALUES ('a', 1), ('b', 1), ('a', 2), ('b', 2), ('a', 3), ('b', 3)) AS v(agg, n)",
         )
-        .await;
-    assert_eq!(code, "CONFLICT", "only DEAD events are retried");
+        .await
+        .unwrap();
+    let key = format!("{}promotions:events", app.redis_key_prefix);
+    let redis = redis_connection(&app.redis_url).await;
+    let config = RelayConfig {
+        stream: key.clone(),
+        maxlen: 1_000_000,
+        max_attempts: 3,
+        retry_base: Duration::from_millis(50),
+        wait_replicas: u32::from(redis.is_cluster()),
+        wait_timeout: Duration::from_secs(1),
+    };
+    let sink = Arc::new(Injecting {
+        inner: StreamSink::new(redis, config.clone()),
+        poisoned: AtomicBool::new(true),
+        down: AtomicBool::new(true),
+    });
+    let relays = Supervisor::new(Default::default());
+    relays.spawn(Relay::with_sink(app.db.clone(), sink.clone(), config));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        rows(
+            &app,
+            "SELECT 1 FROM outbox_events WHERE attempts > 0 OR status <> 'PENDING'"
+        )
+        .await
+        .is_empty(),
+        "an outage changes no row"
+    );
+    sink.down.store(false, Ordering::SeqCst);
+
+    let status = async |agg: &str, n: i64| -> (String, i32) {
+        let r = &rows(
+            &app,
+            &format!(
+                "SELECT status, attempts FROM outbox_events WHERE aggregate_id = '{agg}' AND (payload->>'n')::int = {n}"
+            ),
+        )
+        .await[0];
+        (r.try_get("", "status").unwrap(), r.try_get("", "attempts").unwrap())
+    };
+    until("a2 DEAD", Duration::from_secs(10), async || {
+        status("a", 2).await.0 == "DEAD"
+    })
+    .await;
+    assert_eq!(
+        status("a", 2).await,
+        ("DEAD".to_owned(), 3),
+        "a refused row spends its attempts"
+    );
+    assert_eq!(status("a", 3).await, ("PENDING".to_owned(), 0), "held back, not tried");
+    let order = async || -> Vec<String> {
+        stream(&app.redis_url, &key)
+            .await
+            .iter()
+            .map(|e| format!("{}{}", e["aggregate_id"].as_str().unwrap(), e["payload"]["n"]))
+            .collect()
+    };
+    until("b through", Duration::from_secs(5), async || order().await.len() == 4).await;
+    let seen = order().await;
+    assert_eq!(seen.iter().filter(|e| e.starts_with('a')).collect::<Vec<_>>(), ["a1"]);
+    assert_eq!(
+        seen.iter().filter(|e| e.starts_with('b')).collect::<Vec<_>>(),
+        ["b1", "b2", "b3"]
+    );
+
+    sink.poisoned.store(false, Ordering::SeqCst);
+    let retried = app.data("mutation { retryOutboxEvents }", json!({})).await;
+    assert_eq!(retried["retryOutboxEvents"], 1);
+    until("a2 and a3 through", Duration::from_secs(5), async || {
+        order().await.len() == 6
+    })
+    .await;
+    relays.shutdown().await;
+    let seen = order().await;
+    assert_eq!(
+        seen.iter().filter(|e| e.starts_with('a')).collect::<Vec<_>>(),
+        ["a1", "a2", "a3"],
+        "the stream's order per aggregate is commit order"
+    );
+    assert_eq!(
+        app.data("mutation { retryOutboxEvents }", json!({})).await["retryOutboxEvents"],
+        0
+    );
 }
 
 #[tokio::test]
@@ -146,11 +274,14 @@ async fn two_relays_drain_ten_thousand_events_once_each_in_order_per_aggregate()
         .await
         .unwrap();
     let key = format!("{}promotions:events", app.redis_key_prefix);
+    let on_cluster = redis_connection(&app.redis_url).await.is_cluster();
     let config = RelayConfig {
         stream: key.clone(),
         maxlen: 1_000_000,
         max_attempts: 10,
         retry_base: Duration::from_millis(100),
+        wait_replicas: u32::from(on_cluster),
+        wait_timeout: Duration::from_secs(1),
     };
     let relays = Supervisor::new(Default::default());
     for _ in 0..2 {
