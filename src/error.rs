@@ -253,9 +253,29 @@ impl From<sea_orm::DbErr> for AppError {
     }
 }
 
+/// Whether `err` says Redis does not serve (unreachable, timing out, a
+/// cluster down or failing over, loading, read-only, out of memory), as
+/// opposed to refusing one request.
+pub fn redis_unavailable(err: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+        || err.is_cluster_error()
+        || err.code() == Some("OOM")
+        || matches!(
+            err.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::BusyLoading | ServerErrorKind::MasterDown | ServerErrorKind::ReadOnly
+                )
+        )
+}
+
 impl From<redis::RedisError> for AppError {
     fn from(err: redis::RedisError) -> Self {
-        if err.is_io_error() || err.is_connection_dropped() || err.is_connection_refusal() || err.is_timeout() {
+        if redis_unavailable(&err) {
             AppError::Unavailable(Cause::of("Redis is unavailable", err))
         } else {
             AppError::internal_from("Redis error", err)

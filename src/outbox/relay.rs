@@ -33,12 +33,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use rand::Rng;
-use redis::{ErrorKind, RedisError, ServerErrorKind};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
 use super::events::{Envelope, VERSION};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, redis_unavailable};
 use crate::redis_conn::RedisConn;
 use crate::store::outbox::{self, DueEvent};
 
@@ -145,28 +144,11 @@ impl EventSink for StreamSink {
             .into_iter()
             .map(|reply| match reply {
                 Ok(_) => Ok(Ok(())),
-                Err(e) if is_outage(&e) => Err(Outage(e.to_string())),
+                Err(e) if redis_unavailable(&e) => Err(Outage(e.to_string())),
                 Err(e) => Ok(Err(e.to_string())),
             })
             .collect()
     }
-}
-
-/// Whether `error` says the stream does not serve (as opposed to refusing one entry).
-fn is_outage(error: &RedisError) -> bool {
-    error.is_io_error()
-        || error.is_timeout()
-        || error.is_connection_dropped()
-        || error.is_connection_refusal()
-        || error.is_cluster_error()
-        || error.code() == Some("OOM")
-        || matches!(
-            error.kind(),
-            ErrorKind::ClusterConnectionNotFound
-                | ErrorKind::Server(
-                    ServerErrorKind::BusyLoading | ServerErrorKind::MasterDown | ServerErrorKind::ReadOnly
-                )
-        )
 }
 
 /// What a batch did.

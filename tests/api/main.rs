@@ -13,6 +13,7 @@ mod contract_check;
 mod coupon_batches;
 mod coupons;
 mod expiry;
+mod failover;
 mod fast_preview;
 mod fuzz;
 mod health;
