@@ -14,7 +14,6 @@ use crate::limits::Counters;
 use crate::metrics::Metrics;
 use crate::pricing::Pricing;
 use crate::redemption::Redemptions;
-use crate::redemption::reconcile::Reconciler;
 use crate::redis_conn::{RedisConn, RedisTarget};
 use crate::store;
 use crate::workers::reconciler::ReconcileUsage;
@@ -140,14 +139,12 @@ impl AppState {
             .await
             .map_err(|e| StartError::Snapshot(e.into_cause()))?;
         let workers = Supervisor::new(Arc::new(Record::new(&metrics.registry)));
-        let reconciler = Arc::new(Reconciler::new(db.clone()));
-        workers.spawn(ReconcileUsage(reconciler.clone()));
+        workers.spawn(ReconcileUsage(db.clone()));
         workers.spawn(SnapshotRefresh::new(pricing.clone()));
         let redemptions = Redemptions {
             db: db.clone(),
             counters,
             pricing: pricing.clone(),
-            reconciler,
             metrics: metrics.clone(),
             bell: crate::outbox::Bell::start(db.clone()),
         };

@@ -21,6 +21,7 @@ mod m20261201_000010_add_redemption_claim;
 mod m20261206_000011_widen_usage_shards;
 mod m20261206_000012_lean_usage_take;
 mod m20261206_000013_hold_back_outbox_aggregates;
+mod m20261206_000014_usage_deltas;
 
 /// Applies the migrations in order; `serve` and `migrate` run it.
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_widen_usage_shards::Migration),
             Box::new(m20261206_000012_lean_usage_take::Migration),
             Box::new(m20261206_000013_hold_back_outbox_aggregates::Migration),
+            Box::new(m20261206_000014_usage_deltas::Migration),
         ]
     }
 }

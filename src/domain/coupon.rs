@@ -160,7 +160,7 @@ pub struct Coupon {
     pub definition: CouponDefinition,
     /// Switched on or off by an admin (expiry does not change it).
     pub active: bool,
-    /// Redemptions not released, reconciled from the redemptions.
+    /// Redemptions not released (the stored count, folded from usage deltas).
     pub times_used: i32,
     /// When it was created.
     pub created_at: DateTime<Utc>,

@@ -10,8 +10,6 @@
 //! (bounded). If recording fails, the reservations are given back and
 //! nothing is counted.
 
-pub mod reconcile;
-
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -29,7 +27,6 @@ use crate::outbox::{self, Event, EventType};
 use crate::pricing::{Priced, Pricing};
 use crate::store::redemptions::{self, RecordedPromotion, Redemption};
 use crate::store::usage;
-use reconcile::Reconciler;
 
 /// Most pricing rounds of one apply (each round drops at least one promotion).
 const MAX_ROUNDS: usize = 16;
@@ -42,7 +39,6 @@ pub struct Redemptions {
     pub db: DatabaseConnection,
     pub counters: Counters,
     pub pricing: Arc<Pricing>,
-    pub reconciler: Arc<Reconciler>,
     pub metrics: Arc<Metrics>,
     /// Wakes the relays after a commit that recorded an event.
     pub bell: outbox::Bell,
@@ -141,7 +137,6 @@ impl Redemptions {
         match recorded {
             Ok(Ok(redemption)) => {
                 self.bell.ring();
-                self.reconciler.touch(&priced.cart);
                 Ok(Outcome::Done(Box::new(Applied {
                     cart: priced.cart,
                     redemption: Some(redemption),
@@ -386,7 +381,6 @@ impl Redemptions {
         txn.commit().await?;
         self.bell.ring();
         self.give_back_released(&redemption).await;
-        self.reconciler.touch(&redemption.result);
         Ok(redemption)
     }
 

@@ -1,9 +1,11 @@
 //! Redemption rows and their promotions, the usage they count
-//! (`usage_take` / `usage_give_back`, see [`super::usage`]), and the
-//! reconciliation of the stored usage counts.
+//! (`usage_take` / `usage_give_back`, see [`super::usage`]), and the stored
+//! usage counts (each apply and release writes its deltas; a fold adds them up).
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, Statement, Value};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, Statement, TransactionTrait, Value,
+};
 use uuid::Uuid;
 
 use super::entities::redemption;
@@ -147,10 +149,15 @@ pub async fn insert(
         "WITH r AS (
             INSERT INTO redemptions (id, order_id, customer_id, status, currency, discount_total, cart_hash, result, created_at)
             VALUES ($1, $2, $3, 'REDEEMED', $4, $5, $6, $7, $8) RETURNING *
+        ), x AS (
+            SELECT x.promotion_id, NULLIF(x.coupon_id, '')::uuid AS coupon_id, x.amount
+            FROM unnest($9::uuid[], $10::text[], $11::bigint[]) AS x(promotion_id, coupon_id, amount)
         ), p AS (
             INSERT INTO redemption_promotions (redemption_id, promotion_id, coupon_id, amount)
-            SELECT $1, x.promotion_id, NULLIF(x.coupon_id, '')::uuid, x.amount
-            FROM unnest($9::uuid[], $10::text[], $11::bigint[]) AS x(promotion_id, coupon_id, amount)
+            SELECT $1, promotion_id, coupon_id, amount FROM x
+        ), d AS (
+            INSERT INTO usage_deltas (promotion_id, coupon_id, uses, amount)
+            SELECT promotion_id, coupon_id, 1, amount FROM x
         ), u AS (
             SELECT usage_take($12::text[], $13::uuid[], $14::text[]) AS taken
         ), o AS ({})
@@ -234,43 +241,61 @@ pub async fn release(db: &impl ConnectionTrait, order_id: &str, now: DateTime<Ut
     );
     let [scopes, owners, customers] = usage::arrays(&pools);
     db.execute_raw(statement(
-        "SELECT usage_give_back($1::text[], $2::uuid[], $3::text[])",
-        vec![scopes, owners, customers],
+        "WITH d AS (
+             INSERT INTO usage_deltas (promotion_id, coupon_id, uses, amount)
+             SELECT promotion_id, coupon_id, -1, -amount FROM redemption_promotions WHERE redemption_id = $4
+         )
+         SELECT usage_give_back($1::text[], $2::uuid[], $3::text[])",
+        vec![scopes, owners, customers, redemption.id.into()],
     ))
     .await?;
     Ok(Some(redemption))
 }
 
-/// Recomputes the stored usage counts of these promotions and coupons from
-/// their counted redemptions (off the checkout path).
-#[tracing::instrument(skip_all, fields(promotions = promotions.len(), coupons = coupons.len()))]
-pub async fn reconcile_counts(db: &impl ConnectionTrait, promotions: &[Uuid], coupons: &[Uuid]) -> AppResult<()> {
-    if !promotions.is_empty() {
-        db.execute_raw(statement(
-            "UPDATE promotions p SET redemption_count = s.n, discount_total = s.d
-             FROM (SELECT id, (SELECT count(*) FROM redemption_promotions rp JOIN redemptions r ON r.id = rp.redemption_id
-                               WHERE rp.promotion_id = x.id AND r.status = 'REDEEMED')::int AS n,
-                              (SELECT COALESCE(sum(rp.amount), 0) FROM redemption_promotions rp JOIN redemptions r ON r.id = rp.redemption_id
-                               WHERE rp.promotion_id = x.id AND r.status = 'REDEEMED')::bigint AS d
-                   FROM unnest($1::uuid[]) AS x(id)) s
-             WHERE p.id = s.id AND (p.redemption_count, p.discount_total) IS DISTINCT FROM (s.n, s.d)",
-            vec![promotions.to_vec().into()],
+/// Most usage deltas folded by one statement.
+pub const DELTAS_PER_FOLD: i64 = 10_000;
+
+/// Folds up to [`DELTAS_PER_FOLD`] of the oldest usage deltas (what applies
+/// and releases changed, written in their transactions) into the stored
+/// counts of their promotions and coupons, and deletes them, in one
+/// transaction: exact, and costing what changed. One fold at a time across
+/// replicas (a try-lock: a replica that finds it taken skips its turn), so
+/// two never lock the same counts in different orders. Returns how many
+/// deltas it folded.
+#[tracing::instrument(skip_all)]
+pub async fn fold_usage_deltas(db: &sea_orm::DatabaseConnection) -> AppResult<u64> {
+    let txn = db.begin().await?;
+    let folded = txn
+        .query_one_raw(statement(
+            "WITH lock AS (SELECT pg_try_advisory_xact_lock($1) AS held),
+             d AS (
+                 DELETE FROM usage_deltas WHERE id IN (
+                     SELECT id FROM usage_deltas WHERE (SELECT held FROM lock) ORDER BY id LIMIT $2)
+                 RETURNING promotion_id, coupon_id, uses, amount
+             ), p AS (
+                 UPDATE promotions p SET redemption_count = p.redemption_count + s.uses,
+                                         discount_total = p.discount_total + s.amount
+                 FROM (SELECT promotion_id, sum(uses)::int AS uses, sum(amount)::bigint AS amount
+                       FROM d GROUP BY promotion_id) s
+                 WHERE p.id = s.promotion_id
+             ), c AS (
+                 UPDATE coupons c SET times_used = c.times_used + s.uses
+                 FROM (SELECT coupon_id, sum(uses)::int AS uses FROM d WHERE coupon_id IS NOT NULL GROUP BY coupon_id) s
+                 WHERE c.id = s.coupon_id
+             )
+             SELECT count(*) AS folded FROM d",
+            vec![FOLD_LOCK.into(), DELTAS_PER_FOLD.into()],
         ))
-        .await?;
-    }
-    if !coupons.is_empty() {
-        db.execute_raw(statement(
-            "UPDATE coupons c SET times_used = s.n
-             FROM (SELECT id, (SELECT count(*) FROM redemption_promotions rp JOIN redemptions r ON r.id = rp.redemption_id
-                               WHERE rp.coupon_id = x.id AND r.status = 'REDEEMED')::int AS n
-                   FROM unnest($1::uuid[]) AS x(id)) s
-             WHERE c.id = s.id AND c.times_used <> s.n",
-            vec![coupons.to_vec().into()],
-        ))
-        .await?;
-    }
-    Ok(())
+        .await?
+        .map(|row| row.try_get::<i64>("", "folded"))
+        .transpose()?
+        .unwrap_or(0);
+    txn.commit().await?;
+    Ok(u64::try_from(folded).unwrap_or(0))
 }
+
+/// Advisory lock key of a fold of usage deltas.
+const FOLD_LOCK: i64 = 0x7573_6167_6573; // "usages"
 
 /// Counted (not released) redemptions of a promotion now, from the committed rows.
 pub async fn counted_of_promotion(db: &impl ConnectionTrait, promotion: Uuid) -> AppResult<i64> {

@@ -361,6 +361,29 @@ async fn three_replicas_keep_every_limit_exact_under_load() {
     let (na, nb) = check_exact(&results, &a, &b, false);
     assert_eq!((na, nb), (500, 300), "every limit is reached exactly");
     assert_eq!(assert_database_within_limits(&first, &a, &b).await, (500, 300));
+    // The stored counts: the three replicas' usage deltas, folded exactly once.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while scalar(&first, "SELECT count(*) FROM usage_deltas").await > 0 {
+        assert!(Instant::now() < deadline, "the usage deltas are folded within seconds");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        (
+            scalar(
+                &first,
+                &format!("SELECT redemption_count::bigint FROM promotions WHERE id = '{a}'")
+            )
+            .await,
+            scalar(
+                &first,
+                &format!("SELECT discount_total FROM promotions WHERE id = '{a}'")
+            )
+            .await,
+            scalar(&first, "SELECT times_used::bigint FROM coupons WHERE code = 'SCALE-B'").await,
+        ),
+        (500, 500 * 1000, 300),
+        "stored counts equal the redemptions"
+    );
 }
 
 #[tokio::test]

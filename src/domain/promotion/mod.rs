@@ -248,7 +248,7 @@ pub struct Promotion {
     /// What it is.
     #[serde(flatten)]
     pub definition: PromotionDefinition,
-    /// Redemptions not released (reconciled from the redemptions).
+    /// Redemptions not released (the stored count, folded from usage deltas).
     pub redemption_count: i32,
     /// Their discount, in minor units.
     pub discount_total: i64,
