@@ -262,7 +262,11 @@ impl OwnCluster {
 
     /// Starts node `i` again (empty, with its cluster config): it rejoins
     /// the cluster, as a replica when its slots were taken over.
+    /// A node still running is left alone.
     pub async fn restart(&mut self, i: usize) {
+        if self.children[i].is_some() {
+            return;
+        }
         self.children[i] = Some(spawn_cluster_node(self.ports[i], &self.dir));
         let port = self.ports[i];
         until("a restarted node listens", Duration::from_secs(5), async || {
