@@ -1,6 +1,7 @@
 //! Health endpoints: `/health` and `/health/live` (the process answers),
-//! `/health/ready` (PostgreSQL and Redis reachable, on a cluster its state
-//! ok and every master answering; migrations applied: 503 otherwise), `/health/detailed` (JSON with each dependency's latency,
+//! `/health/ready` (PostgreSQL reachable and migrations applied: 200, with
+//! status "degraded" when Redis does not answer (on a cluster: its state
+//! not ok or a master silent); 503 otherwise), `/health/detailed` (JSON with each dependency's latency,
 //! a cluster's nodes and each worker's state) and `/metrics` (Prometheus text format).
 
 use std::time::{Duration, Instant};
@@ -99,9 +100,15 @@ async fn report(state: &AppState) -> Report {
         }
     })
     .await;
-    let ok = postgres.ok && redis.ok && migrations.ok;
+    // PostgreSQL holds the truth: without Redis the service still prices
+    // (live counts from PostgreSQL), so it stays ready, degraded.
+    let status = match (postgres.ok && migrations.ok, redis.ok) {
+        (true, true) => "ok",
+        (true, false) => "degraded",
+        (false, _) => "unavailable",
+    };
     Report {
-        status: if ok { "ok" } else { "unavailable" },
+        status,
         version: env!("CARGO_PKG_VERSION"),
         postgres,
         redis,
@@ -111,24 +118,29 @@ async fn report(state: &AppState) -> Report {
     }
 }
 
+/// 200 when the service serves (ok, or degraded: Redis down), else 503.
+fn status_code(report: &Report) -> StatusCode {
+    if report.status == "unavailable" {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    }
+}
+
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let report = report(&state).await;
-    let code = if report.status == "ok" {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, Json(serde_json::json!({ "status": report.status })))
+    let mut body = serde_json::json!({ "status": report.status });
+    if report.status == "degraded" {
+        body["degraded"] = serde_json::json!(
+            "Redis does not answer: previews read live counts from PostgreSQL; applies answer UNAVAILABLE until it returns"
+        );
+    }
+    (status_code(&report), Json(body))
 }
 
 async fn detailed(State(state): State<AppState>) -> impl IntoResponse {
     let report = report(&state).await;
-    let code = if report.status == "ok" {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, Json(report))
+    (status_code(&report), Json(report))
 }
 
 async fn ping_redis(state: &AppState) -> redis::RedisResult<String> {

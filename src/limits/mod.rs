@@ -25,19 +25,27 @@ use uuid::Uuid;
 
 use crate::domain::engine::{USED_UP, UsageCounts};
 pub use crate::domain::usage::{Pool, Scope, limited, pools_for, pools_of};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::store::usage;
 pub use counters::{Counters, Reserved};
 
 /// Live counts of limited pools of one promotion: Redis's, else
-/// PostgreSQL's (one row each), read only.
+/// PostgreSQL's (one row each), read only. When Redis does not serve, every
+/// count is PostgreSQL's: a preview prices the same, a little slower.
 pub async fn live_counts(
     counters: &Counters,
     db: &impl ConnectionTrait,
     promotion: Uuid,
     pools: &[Pool],
 ) -> AppResult<Vec<i64>> {
-    let cached = counters.counts(promotion, pools).await?;
+    let cached = match counters.counts(promotion, pools).await {
+        Ok(cached) => cached,
+        Err(AppError::Unavailable(cause)) => {
+            tracing::debug!(error = %cause.chain(), "Redis does not serve: live counts from PostgreSQL");
+            vec![None; pools.len()]
+        }
+        Err(e) => return Err(e),
+    };
     let mut counts = Vec::with_capacity(pools.len());
     for (pool, count) in pools.iter().zip(cached) {
         counts.push(match count {

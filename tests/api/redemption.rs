@@ -417,14 +417,33 @@ async fn redis_losing_its_data_twice_never_lets_postgres_record_too_many() {
 }
 
 #[tokio::test]
-async fn redis_stopping_gives_unavailable_and_counts_are_exact_after_it_returns() {
+async fn redis_stopping_keeps_previews_exact_gives_unavailable_applies_and_exact_counts_after() {
     let mut redis = OwnRedis::start().await;
     let app = spawn_app_with_redis(&redis.url()).await;
     app.create_promotion(promotion_input(json!({ "totalUsageLimit": 3 })))
         .await;
     wait_for_snapshot(&app, &[], 1).await;
+    let once = app
+        .create_promotion(promotion_input(json!({ "name": "Once", "totalUsageLimit": 1 })))
+        .await;
+    wait_for_snapshot(&app, &[], 2).await;
     assert!(apply(&app, "r-1", cart("c1", &[])).await.get("errors").is_none());
     redis.stop();
+    // Previews go on with PostgreSQL's counts: the limit of 3 has room, "Once" is used up.
+    let q = "query($c: CartInput!) { previewPromotions(cart: $c) { discountTotal applied { promotionId amount } rejected { promotionId reason } } }";
+    let preview = app.data(q, json!({ "c": cart("c2", &[]) })).await;
+    assert_eq!(preview["previewPromotions"]["discountTotal"], 1000, "{preview}");
+    assert_eq!(
+        preview["previewPromotions"]["applied"].as_array().unwrap().len(),
+        1,
+        "{preview}"
+    );
+    assert!(
+        preview["previewPromotions"]["rejected"].to_string().contains(&once),
+        "the used-up promotion is rejected by PostgreSQL's count: {preview}"
+    );
+    let (status, ready) = app.get_json("/health/ready").await;
+    assert_eq!((status, ready["status"].as_str()), (200, Some("degraded")), "{ready}");
     let down = apply(&app, "r-2", cart("c2", &[])).await;
     assert_eq!(down["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{down}");
     redis.restart().await;
@@ -453,6 +472,7 @@ async fn redis_stopping_gives_unavailable_and_counts_are_exact_after_it_returns(
     );
     assert_eq!(
         scalar(&app, "SELECT COALESCE(sum(used), 0)::bigint FROM usage_counts").await,
-        3
+        4,
+        "3 uses of the limit of 3, the one use of Once"
     );
 }
