@@ -43,6 +43,7 @@ pub struct Metrics {
     db_connections: IntGaugeVec,
     db_max_connections: IntGauge,
     redis_up: IntGauge,
+    redis_breaker_open: IntGauge,
     redis_ping: Gauge,
     operation_names: Mutex<HashSet<String>>,
 }
@@ -181,6 +182,14 @@ impl Metrics {
                 IntGauge::new("redis_up", "1 when Redis answered the scrape's PING")
                     .expect("a valid metric definition"),
             ),
+            redis_breaker_open: register(
+                &registry,
+                IntGauge::new(
+                    "redis_breaker_open",
+                    "1 while this process's Redis breaker is open (calls fail at once)",
+                )
+                .expect("a valid metric definition"),
+            ),
             redis_ping: register(
                 &registry,
                 Gauge::new(
@@ -275,6 +284,11 @@ impl Metrics {
         if let Some(ping) = ping_secs {
             self.redis_ping.set(ping);
         }
+    }
+
+    /// Sets the breaker's gauge.
+    pub fn redis_breaker(&self, open: bool) {
+        self.redis_breaker_open.set(i64::from(open));
     }
 
     /// Sets the pool gauges.

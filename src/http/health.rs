@@ -46,6 +46,8 @@ struct Report {
     version: &'static str,
     postgres: Check,
     redis: Check,
+    /// This process's Redis breaker: "closed", or "open" (calls fail at once).
+    redis_breaker: &'static str,
     /// A Redis Cluster's nodes (absent for a single node).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     redis_nodes: Vec<crate::redis_conn::NodeState>,
@@ -112,6 +114,11 @@ async fn report(state: &AppState) -> Report {
         version: env!("CARGO_PKG_VERSION"),
         postgres,
         redis,
+        redis_breaker: if state.redemptions.counters.breaker().is_open() {
+            "open"
+        } else {
+            "closed"
+        },
         redis_nodes,
         migrations,
         workers: state.workers.record().states(),

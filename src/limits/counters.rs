@@ -15,7 +15,7 @@ use redis::Script;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{Pool, Scope};
+use super::{Breaker, Pool, Scope};
 use crate::error::{AppError, AppResult};
 use crate::metrics::Metrics;
 
@@ -54,6 +54,7 @@ pub struct Counters {
     prefix: String,
     ttl: Duration,
     metrics: Arc<Metrics>,
+    breaker: Breaker,
 }
 
 impl Counters {
@@ -62,11 +63,17 @@ impl Counters {
     /// reservation never recorded stays counted (USAGE_COUNTER_TTL).
     pub fn new(redis: RedisConn, prefix: &str, ttl: Duration, metrics: Arc<Metrics>) -> Self {
         Self {
+            breaker: Breaker::new(redis.clone(), metrics.clone()),
             redis,
             prefix: prefix.to_owned(),
             ttl: ttl.max(Duration::from_secs(1)),
             metrics,
         }
+    }
+
+    /// This process's Redis breaker (every call here goes through it).
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
     }
 
     /// The key of `pool` of `promotion`.
@@ -88,8 +95,10 @@ impl Counters {
             db.operation = "EVALSHA",
             redis.script = script,
         );
+        self.breaker.allow()?;
         let started = Instant::now();
         let result = invocation.invoke_async(&mut self.redis.clone()).instrument(span).await;
+        self.breaker.record(&result);
         self.metrics.redis_script(script, result.is_ok(), started.elapsed());
         Ok(result?)
     }
@@ -151,10 +160,13 @@ impl Counters {
 
     /// Drops a pool's state, so that the next use seeds it from PostgreSQL.
     pub async fn forget(&self, promotion: Uuid, pool: &Pool) -> AppResult<()> {
-        let _: i64 = redis::cmd("DEL")
+        self.breaker.allow()?;
+        let result = redis::cmd("DEL")
             .arg(self.key(promotion, pool))
-            .query_async(&mut self.redis.clone())
-            .await?;
+            .query_async::<i64>(&mut self.redis.clone())
+            .await;
+        self.breaker.record(&result);
+        result?;
         Ok(())
     }
 

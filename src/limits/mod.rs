@@ -16,6 +16,7 @@
 //! records and releases through [`Counters`] and the store. Neither imports
 //! the other for it.
 
+pub mod breaker;
 pub mod counters;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ use crate::domain::engine::{USED_UP, UsageCounts};
 pub use crate::domain::usage::{Pool, Scope, limited, pools_for, pools_of};
 use crate::error::{AppError, AppResult};
 use crate::store::usage;
+pub use breaker::Breaker;
 pub use counters::{Counters, Reserved};
 
 /// Live counts of limited pools of one promotion: Redis's, else

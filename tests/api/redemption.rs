@@ -476,3 +476,57 @@ async fn redis_stopping_keeps_previews_exact_gives_unavailable_applies_and_exact
         "3 uses of the limit of 3, the one use of Once"
     );
 }
+
+#[tokio::test]
+async fn a_hung_redis_opens_the_breaker_previews_stop_waiting_and_it_closes_after() {
+    let redis = OwnRedis::start().await;
+    let app = spawn_app_with_redis(&redis.url()).await;
+    app.create_promotion(promotion_input(json!({ "totalUsageLimit": 3 })))
+        .await;
+    wait_for_snapshot(&app, &[], 1).await;
+    assert!(apply(&app, "h-1", cart("c1", &[])).await.get("errors").is_none());
+    let q = "query($c: CartInput!) { previewPromotions(cart: $c) { discountTotal } }";
+    redis.pause(true);
+    // The first call waits for Redis's response timeout (3 s) and opens the breaker.
+    let first = app.data(q, json!({ "c": cart("c2", &[]) })).await;
+    assert_eq!(first["previewPromotions"]["discountTotal"], 1000, "{first}");
+    let (_, health) = app.get_json("/health/detailed").await;
+    assert_eq!(health["redis_breaker"], "open", "{health}");
+    // Then no call waits for Redis: each preview is priced from PostgreSQL's
+    // counts well within the timeout, and an apply is UNAVAILABLE at once.
+    for i in 0..20 {
+        let started = Instant::now();
+        let preview = app.data(q, json!({ "c": cart(&format!("p{i}"), &[]) })).await;
+        assert_eq!(preview["previewPromotions"]["discountTotal"], 1000, "{preview}");
+        assert!(started.elapsed() < Duration::from_secs(1), "a preview waited for Redis");
+    }
+    let started = Instant::now();
+    let down = apply(&app, "h-2", cart("c2", &[])).await;
+    assert_eq!(down["errors"][0]["extensions"]["code"], "UNAVAILABLE", "{down}");
+    assert!(started.elapsed() < Duration::from_secs(1), "an apply waited for Redis");
+    let metrics = reqwest::get(format!("{}/metrics", app.address))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("redis_breaker_open 1"), "the gauge says open");
+
+    redis.pause(false);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, health) = app.get_json("/health/detailed").await;
+        if health["redis_breaker"] == "closed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the probe closes the breaker within seconds: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        apply(&app, "h-3", cart("c3", &[])).await.get("errors").is_none(),
+        "applies resume"
+    );
+}

@@ -60,6 +60,18 @@ impl OwnRedis {
         }
     }
 
+    /// SIGSTOP (`pause: true`) or SIGCONT: a Redis that stops answering
+    /// without closing its connections, as a hung host does.
+    pub fn pause(&self, pause: bool) {
+        let pid = self.child.as_ref().expect("running").id();
+        let signal = if pause { "-STOP" } else { "-CONT" };
+        let done = std::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(done.success());
+    }
+
     /// FLUSHALL.
     pub async fn flushall(&self) {
         let client = redis::Client::open(self.url()).expect("url");
