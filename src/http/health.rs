@@ -139,7 +139,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let mut body = serde_json::json!({ "status": report.status });
     if report.status == "degraded" {
         body["degraded"] = serde_json::json!(
-            "Redis does not answer: previews read live counts from PostgreSQL; applies answer UNAVAILABLE until it returns"
+            "Redis does not answer: previews read live counts from PostgreSQL and applies are counted by PostgreSQL alone (exact, slower)"
         );
     }
     (status_code(&report), Json(body))

@@ -75,6 +75,7 @@ pub fn router(
             state.redis.clone(),
             &state.config.redis_key_prefix,
             serve.rate_limit_per_second,
+            state.redemptions.counters.breaker().clone(),
         ),
         sockets: Arc::new(Semaphore::new(serve.max_ws_connections)),
         subscriptions_per_socket: serve.max_subscriptions_per_socket,

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::Script;
 
+use crate::limits::Breaker;
 use crate::redis_conn::RedisConn;
 
 /// Counts one request in its window and returns the window's count.
@@ -20,6 +21,9 @@ return n";
 /// Counts requests per subject.
 pub struct RateLimiter {
     redis: RedisConn,
+    /// The process's Redis breaker: while open, requests are let through
+    /// without waiting for Redis.
+    breaker: Breaker,
     prefix: String,
     per_second: u32,
     script: Script,
@@ -29,9 +33,10 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// `per_second` 0 turns the limit off.
-    pub fn new(redis: RedisConn, prefix: &str, per_second: u32) -> Self {
+    pub fn new(redis: RedisConn, prefix: &str, per_second: u32, breaker: Breaker) -> Self {
         Self {
             redis,
+            breaker,
             prefix: prefix.to_owned(),
             per_second,
             script: Script::new(COUNT),
@@ -41,12 +46,14 @@ impl RateLimiter {
 
     /// Ok, or how long until the subject's next window.
     pub async fn admit(&self, subject: &str) -> Result<(), Duration> {
-        if self.per_second == 0 {
+        if self.per_second == 0 || self.breaker.is_open() {
             return Ok(());
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let key = window_key(&self.prefix, subject, now.as_secs());
-        match self.script.key(key).invoke_async::<u64>(&mut self.redis.clone()).await {
+        let counted = self.script.key(key).invoke_async::<u64>(&mut self.redis.clone()).await;
+        self.breaker.record(&counted);
+        match counted {
             Ok(n) if n > u64::from(self.per_second) => {
                 Err(Duration::from_secs(1) - Duration::from_nanos(u64::from(now.subsec_nanos())))
             }

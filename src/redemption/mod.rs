@@ -8,7 +8,8 @@
 //! relays after the commit), so concurrent orders commit in parallel. A pool found full, by Redis or by PostgreSQL, rejects
 //! that promotion with its reason and the cart is priced again without it
 //! (bounded). If recording fails, the reservations are given back and
-//! nothing is counted.
+//! nothing is counted. When Redis does not serve, nothing is reserved ahead
+//! and PostgreSQL alone counts: the same result, exact, slower.
 
 use std::sync::Arc;
 
@@ -199,6 +200,13 @@ impl Redemptions {
                     Ok(Err(pool)) => {
                         full = Some(pool);
                         break;
+                    }
+                    // Redis does not serve: nothing is reserved ahead, and
+                    // the recording statement alone counts these pools
+                    // against their limits in force (exact, serialised per
+                    // pool by PostgreSQL); a full one prices again without it.
+                    Err(AppError::Unavailable(cause)) => {
+                        tracing::debug!(error = %cause.chain(), "Redis does not serve: PostgreSQL alone counts the pools");
                     }
                     Err(e) => {
                         self.give_back(&held).await;

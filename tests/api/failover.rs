@@ -2,8 +2,8 @@
 //! apply orders against a cluster of their own (3 masters, 3 replicas)
 //! while the master holding the event stream, then the one holding the
 //! limited promotion's pools, is killed (each restarted after its failover,
-//! rejoining as a replica, as an orchestrator would). Requests in the gap fail only with
-//! UNAVAILABLE and never get a wrong price; PostgreSQL never goes over a
+//! rejoining as a replica, as an orchestrator would). Requests in the gap
+//! fail, if at all, only with UNAVAILABLE and never get a wrong price; PostgreSQL never goes over a
 //! limit; the pools serve again after the failover; every outbox row reaches
 //! the stream (at least once), in commit order per aggregate.
 
