@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::helpers::{
-    Binary, OwnCluster, USAGE_DRIFT_SQL, free_port, fresh_database_url, fresh_prefix, graphql_at, promotion_input,
-    redis_connection, until,
+    Binary, OwnCluster, USAGE_DRIFT_SQL, db_scalar, free_port, fresh_database_url, fresh_prefix, graphql_at,
+    promotion_input, redis_connection, until,
 };
 
 const APPLY: &str = r#"mutation($i: ApplyPromotionsInput!) { applyPromotions(input: $i) {
@@ -32,15 +32,6 @@ fn cart(i: usize) -> Value {
         "couponCodes": if i.is_multiple_of(2) { vec!["FAIL-B"] } else { Vec::<&str>::new() },
         "lines": [{ "id": "l1", "productId": "p", "quantity": 1, "unitPrice": 10_000 }]
     })
-}
-
-async fn scalar(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
 }
 
 #[tokio::test]
@@ -175,7 +166,7 @@ async fn a_master_killed_mid_load_loses_no_event_and_exceeds_no_limit() {
              WHERE r.status = 'REDEEMED' AND rp.promotion_id = '{promotion}'"
         )
     };
-    let (na, nb) = (scalar(&db, &count(&a)).await, scalar(&db, &count(&b)).await);
+    let (na, nb) = (db_scalar(&db, &count(&a)).await, db_scalar(&db, &count(&b)).await);
     assert!(na <= 500 && nb <= 200, "over a limit: A {na}, B {nb}");
     assert_eq!(
         (na, nb),
@@ -183,7 +174,7 @@ async fn a_master_killed_mid_load_loses_no_event_and_exceeds_no_limit() {
         "what the checkout was told is what was recorded"
     );
     assert_eq!(
-        scalar(&db, USAGE_DRIFT_SQL).await,
+        db_scalar(&db, USAGE_DRIFT_SQL).await,
         0,
         "usage counts equal the redemptions"
     );
@@ -211,7 +202,7 @@ async fn a_master_killed_mid_load_loses_no_event_and_exceeds_no_limit() {
 
     // Every outbox row reaches the stream, in commit order per aggregate.
     until("every row PUBLISHED", Duration::from_secs(60), async || {
-        scalar(&db, "SELECT count(*) FROM outbox_events WHERE status <> 'PUBLISHED'").await == 0
+        db_scalar(&db, "SELECT count(*) FROM outbox_events WHERE status <> 'PUBLISHED'").await == 0
     })
     .await;
     let mut redis = redis_connection(&url).await;

@@ -25,6 +25,7 @@ mod pagination;
 mod preview;
 mod promotions;
 mod redemption;
+mod redis_outage;
 mod relay;
 mod schema;
 mod security;

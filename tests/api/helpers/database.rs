@@ -135,6 +135,16 @@ pub async fn redis_connection(url: &str) -> promotions::redis_conn::RedisConn {
         .expect("connect to Redis")
 }
 
+/// The one number a query on `db` answers (a count, a sum).
+pub async fn db_scalar(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .expect("the query runs")
+        .expect("one row");
+    row.try_get_by_index::<i64>(0).expect("a number")
+}
+
 /// A Redis key prefix of a test's own.
 pub fn fresh_prefix() -> String {
     format!("test:{}:", Uuid::now_v7().simple())
