@@ -7,7 +7,13 @@
 //! reconnecting multiplexed connection to that node. Both are a
 //! [`RedisConn`], so every caller runs the same commands and scripts; every
 //! script declares its keys, each call's keys share one hash slot.
+//!
+//! Redis is an accelerator, not a dependency of correctness: a service
+//! that starts while Redis does not answer gets a [`Late`] target and
+//! connection, which fail every call at once (as unavailable) until a
+//! background task has found and connected Redis.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -25,6 +31,8 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 pub enum RedisTarget {
     Node(Box<redis::Client>),
     Cluster(Box<ClusterClient>),
+    /// Not found yet: see [`connect_late`].
+    Late(Arc<Late>),
 }
 
 /// A multiplexed connection to a node or to a cluster; cheap to clone,
@@ -33,6 +41,56 @@ pub enum RedisTarget {
 pub enum RedisConn {
     Node(ConnectionManager),
     Cluster(ClusterConnection),
+    /// Not connected yet: see [`connect_late`].
+    Late(Arc<Late>),
+}
+
+/// Redis as found by a background task after start-up; empty until then.
+#[derive(Default)]
+pub struct Late(OnceLock<(RedisTarget, RedisConn)>);
+
+impl Late {
+    fn get(&self) -> Option<&(RedisTarget, RedisConn)> {
+        self.0.get()
+    }
+}
+
+/// How often the background task tries to find Redis.
+const LATE_RETRY: Duration = Duration::from_secs(1);
+
+/// A target and connection that serve once `urls` answers: a task tries
+/// to discover and connect every [`LATE_RETRY`]; until it has, every call
+/// fails at once as unavailable (`NotConnected`).
+pub fn connect_late(urls: &str) -> (RedisTarget, RedisConn) {
+    let late = Arc::new(Late::default());
+    let urls = urls.to_owned();
+    let found = late.clone();
+    tokio::spawn(async move {
+        loop {
+            let attempt = async {
+                let target = RedisTarget::discover(&urls).await?;
+                let connection = target.connect().await?;
+                RedisResult::Ok((target, connection))
+            };
+            match attempt.await {
+                Ok(connected) => {
+                    let _ = found.0.set(connected);
+                    tracing::info!("Redis answers: connected");
+                    return;
+                }
+                Err(e) => tracing::debug!(error = %e, "Redis does not answer yet"),
+            }
+            tokio::time::sleep(LATE_RETRY).await;
+        }
+    });
+    (RedisTarget::Late(late.clone()), RedisConn::Late(late))
+}
+
+fn not_connected() -> RedisError {
+    RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::NotConnected,
+        "Redis has not answered since start-up",
+    ))
 }
 
 impl RedisTarget {
@@ -64,9 +122,13 @@ impl RedisTarget {
         Err(last_error.unwrap_or_else(|| invalid("REDIS_URL names no node")))
     }
 
-    /// Whether this is a Redis Cluster.
+    /// Whether this is a Redis Cluster (false while not found).
     pub fn is_cluster(&self) -> bool {
-        matches!(self, RedisTarget::Cluster(_))
+        match self {
+            RedisTarget::Node(_) => false,
+            RedisTarget::Cluster(_) => true,
+            RedisTarget::Late(late) => late.get().is_some_and(|(target, _)| target.is_cluster()),
+        }
     }
 
     /// The shared connection: requests answered within [`RESPONSE_TIMEOUT`].
@@ -96,14 +158,22 @@ impl RedisTarget {
                     client.get_async_connection_with_config(config).await?,
                 ))
             }
+            RedisTarget::Late(late) => match late.get() {
+                Some((target, _)) => Box::pin(target.connect_dedicated(response_timeout)).await,
+                None => Err(not_connected()),
+            },
         }
     }
 }
 
 impl RedisConn {
-    /// Whether this connection is to a Redis Cluster.
+    /// Whether this connection is to a Redis Cluster (false while not connected).
     pub fn is_cluster(&self) -> bool {
-        matches!(self, RedisConn::Cluster(_))
+        match self {
+            RedisConn::Node(_) => false,
+            RedisConn::Cluster(_) => true,
+            RedisConn::Late(late) => late.get().is_some_and(|(_, connection)| connection.is_cluster()),
+        }
     }
 }
 
@@ -182,6 +252,15 @@ impl ConnectionLike for RedisConn {
         match self {
             RedisConn::Node(c) => c.req_packed_command(cmd),
             RedisConn::Cluster(c) => c.req_packed_command(cmd),
+            RedisConn::Late(late) => {
+                let connection = late.get().map(|(_, c)| c.clone());
+                Box::pin(async move {
+                    match connection {
+                        Some(mut c) => c.req_packed_command(cmd).await,
+                        None => Err(not_connected()),
+                    }
+                })
+            }
         }
     }
 
@@ -194,6 +273,15 @@ impl ConnectionLike for RedisConn {
         match self {
             RedisConn::Node(c) => c.req_packed_commands(pipeline, offset, count),
             RedisConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            RedisConn::Late(late) => {
+                let connection = late.get().map(|(_, c)| c.clone());
+                Box::pin(async move {
+                    match connection {
+                        Some(mut c) => c.req_packed_commands(pipeline, offset, count).await,
+                        None => Err(not_connected()),
+                    }
+                })
+            }
         }
     }
 
@@ -201,6 +289,7 @@ impl ConnectionLike for RedisConn {
         match self {
             RedisConn::Node(c) => c.get_db(),
             RedisConn::Cluster(c) => c.get_db(),
+            RedisConn::Late(late) => late.get().map_or(0, |(_, c)| c.get_db()),
         }
     }
 }

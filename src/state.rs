@@ -98,27 +98,33 @@ pub async fn connect_db(config: &Config, migrate: bool) -> Result<DatabaseConnec
 }
 
 /// Connects to Redis (one node or a cluster, see [`crate::redis_conn`]) and
-/// checks it answers.
+/// checks it answers. A Redis that does not answer does not stop the
+/// service: it starts degraded (PostgreSQL counts every limit) and connects
+/// in the background. Only a REDIS_URL that cannot work is refused.
 pub async fn connect_redis(config: &Config) -> Result<(RedisTarget, RedisConn), StartError> {
-    let err = |source| StartError::Redis {
-        url: redact(&config.redis_url),
-        source,
-    };
-    let timed_out = || {
-        err(redis::RedisError::from(std::io::Error::from(
-            std::io::ErrorKind::TimedOut,
-        )))
-    };
     let connect = async {
         let target = RedisTarget::discover(&config.redis_url).await?;
         let mut connection = target.connect().await?;
         redis::cmd("PING").query_async::<String>(&mut connection).await?;
         Ok((target, connection))
     };
-    tokio::time::timeout(std::time::Duration::from_secs(10), connect)
-        .await
-        .map_err(|_| timed_out())?
-        .map_err(err)
+    let failure = match tokio::time::timeout(std::time::Duration::from_secs(10), connect).await {
+        Ok(Ok(connected)) => return Ok(connected),
+        Ok(Err(e)) if !crate::error::redis_unavailable(&e) => {
+            return Err(StartError::Redis {
+                url: redact(&config.redis_url),
+                source: e,
+            });
+        }
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "no answer within 10 s".to_owned(),
+    };
+    tracing::warn!(
+        url = %redact(&config.redis_url),
+        error = %failure,
+        "Redis does not answer: serving degraded (PostgreSQL counts every limit), connecting in the background"
+    );
+    Ok(crate::redis_conn::connect_late(&config.redis_url))
 }
 
 impl AppState {

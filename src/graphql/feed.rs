@@ -20,7 +20,10 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// Starts reading `stream` at its end (new events only).
+    /// Starts reading `stream` at its end (new events only; when Redis does
+    /// not answer at first, at this process's start time, so what was
+    /// published before the feed connected is not skipped). After an
+    /// outage it resumes after the last entry it read.
     pub fn start(target: RedisTarget, stream: String) -> Self {
         let (sender, _) = broadcast::channel(CAPACITY);
         let feed = Feed { sender: sender.clone() };
@@ -39,6 +42,11 @@ type Entries = Vec<(String, Vec<(String, Vec<String>)>)>;
 async fn read(target: RedisTarget, stream: String, sender: broadcast::Sender<Envelope>) {
     let mut last = "$".to_owned();
     let mut connection = None;
+    // Where to start when Redis was away at start-up: the entries added
+    // since this process started (stream ids are milliseconds).
+    let started = chrono::Utc::now().timestamp_millis();
+    // An outage is logged once as a warning, then at debug until it ends.
+    let mut away = false;
     loop {
         if connection.is_none() {
             // Its own connection, allowed to wait longer than one blocking read.
@@ -60,9 +68,19 @@ async fn read(target: RedisTarget, stream: String, sender: broadcast::Sender<Env
                         };
                     }
                     connection = Some(c);
+                    if std::mem::take(&mut away) {
+                        tracing::info!("event feed reaches Redis again");
+                    }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "event feed cannot reach Redis; retrying");
+                    if last == "$" {
+                        last = format!("{started}-0");
+                    }
+                    if std::mem::replace(&mut away, true) {
+                        tracing::debug!(error = %e, "event feed cannot reach Redis; retrying");
+                    } else {
+                        tracing::warn!(error = %e, "event feed cannot reach Redis; retrying");
+                    }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }

@@ -112,7 +112,11 @@ impl Counters {
                 .key(self.key(promotion, pool))
                 .arg(pool.limit.map_or(i64::MAX, i64::from));
         }
-        let reply: Vec<String> = self.invoke("reserve", invocation).await?;
+        let reply: Vec<String> = self.invoke("reserve", invocation).await.inspect_err(|e| {
+            // The apply goes on in PostgreSQL alone (and Redis may have
+            // counted it after all): these pools are rebuilt on recovery.
+            self.stale_on_outage(e, promotion, pools);
+        })?;
         let index = || {
             reply
                 .get(1)
@@ -142,7 +146,10 @@ impl Counters {
             let generation = generations.and_then(|g| g.get(i)).map_or("", String::as_str);
             invocation.key(self.key(promotion, pool)).arg(generation);
         }
-        let _: i64 = self.invoke("give_back", invocation).await?;
+        let _: i64 = self
+            .invoke("give_back", invocation)
+            .await
+            .inspect_err(|e| self.stale_on_outage(e, promotion, pools))?;
         Ok(())
     }
 
@@ -160,14 +167,28 @@ impl Counters {
 
     /// Drops a pool's state, so that the next use seeds it from PostgreSQL.
     pub async fn forget(&self, promotion: Uuid, pool: &Pool) -> AppResult<()> {
-        self.breaker.allow()?;
-        let result = redis::cmd("DEL")
-            .arg(self.key(promotion, pool))
-            .query_async::<i64>(&mut self.redis.clone())
-            .await;
-        self.breaker.record(&result);
-        result?;
-        Ok(())
+        let deleted = async {
+            self.breaker.allow()?;
+            let result = redis::cmd("DEL")
+                .arg(self.key(promotion, pool))
+                .query_async::<i64>(&mut self.redis.clone())
+                .await;
+            self.breaker.record(&result);
+            Ok(result?)
+        };
+        deleted
+            .await
+            .map(|_: i64| ())
+            .inspect_err(|e| self.stale_on_outage(e, promotion, std::slice::from_ref(pool)))
+    }
+
+    /// A change of `pools` that Redis did not take because it does not
+    /// serve: the breaker rebuilds them before it closes.
+    fn stale_on_outage(&self, error: &AppError, promotion: Uuid, pools: &[Pool]) {
+        if matches!(error, AppError::Unavailable(_)) {
+            self.breaker
+                .mark_stale(promotion, pools.iter().map(|pool| self.key(promotion, pool)));
+        }
     }
 
     /// Uses per pool (None: no state in Redis), without changing anything.

@@ -56,8 +56,9 @@ pub struct RelayConfig {
     pub maxlen: usize,
     pub max_attempts: i32,
     pub retry_base: Duration,
-    /// Replicas that must hold an entry before its row is PUBLISHED (0: none).
-    pub wait_replicas: u32,
+    /// Replicas that must hold an entry before its row is PUBLISHED (0:
+    /// none; unset: 1 on a cluster, 0 on a node).
+    pub wait_replicas: Option<u32>,
     /// How long a round waits for them.
     pub wait_timeout: Duration,
 }
@@ -122,7 +123,7 @@ impl EventSink for StreamSink {
                 .arg("event")
                 .arg(json);
         }
-        let wait = self.config.wait_replicas;
+        let wait = self.config.wait_replicas.unwrap_or(u32::from(self.redis.is_cluster()));
         if wait > 0 {
             let millis = u64::try_from(self.config.wait_timeout.as_millis()).unwrap_or(u64::MAX);
             pipe.cmd("WAIT").arg(wait).arg(millis);

@@ -111,7 +111,7 @@ impl Supervisor {
             maxlen: config.events_stream_maxlen,
             max_attempts: config.outbox_max_attempts,
             retry_base: Duration::from_millis(config.outbox_retry_base_ms),
-            wait_replicas: config.events_wait_replicas.unwrap_or(u32::from(redis.is_cluster())),
+            wait_replicas: config.events_wait_replicas,
             wait_timeout: Duration::from_millis(config.events_wait_timeout_ms),
         };
         self.spawn(relay::Relay::new(db.clone(), redis.clone(), relay));

@@ -15,7 +15,7 @@ use crate::redis_conn::RedisConn;
 use crate::store::outbox::CHANNEL;
 
 /// Longest wait between two tries while the stream does not serve.
-pub const MAX_OUTAGE_WAIT: Duration = Duration::from_secs(30);
+pub const MAX_OUTAGE_WAIT: Duration = Duration::from_secs(5);
 
 /// The relay of one process, writing to `S` (the event stream).
 pub struct Relay<S: EventSink = StreamSink> {

@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::helpers::{OwnRedis, TestApp, promotion_input, spawn_app, spawn_app_with_redis};
+use crate::helpers::{OwnRedis, TestApp, promotion_input, spawn_app, spawn_app_with_redis, until};
 
 const APPLY: &str = r#"mutation($i: ApplyPromotionsInput!) { applyPromotions(input: $i) {
     discountTotal total
@@ -543,5 +543,41 @@ async fn a_hung_redis_opens_the_breaker_requests_stop_waiting_and_it_closes_afte
     assert!(
         apply(&app, "h-3", cart("c3", &[])).await.get("errors").is_none(),
         "applies resume"
+    );
+}
+
+#[tokio::test]
+async fn a_release_redis_missed_is_rebuilt_from_postgres_before_the_breaker_closes() {
+    let redis = OwnRedis::start().await;
+    let app = spawn_app_with_redis(&redis.url()).await;
+    app.create_promotion(promotion_input(json!({ "totalUsageLimit": 2 })))
+        .await;
+    wait_for_snapshot(&app, &[], 1).await;
+    for order in ["s-1", "s-2"] {
+        let r = apply(&app, order, cart(order, &[])).await;
+        assert_eq!(r["data"]["applyPromotions"]["redemption"]["status"], "REDEEMED", "{r}");
+    }
+    // Redis hangs (it keeps its data: a count of 2) while an order is
+    // released: PostgreSQL counts 1, the release cannot reach Redis.
+    redis.pause(true);
+    let release = "mutation($o: String!) { releaseRedemption(orderId: $o) { status } }";
+    let released = app.data(release, json!({ "o": "s-1" })).await;
+    assert_eq!(released["releaseRedemption"]["status"], "RELEASED", "{released}");
+    redis.pause(false);
+    until("the breaker closes", Duration::from_secs(5), async || {
+        app.get_json("/health/detailed").await.1["redis_breaker"] == "closed"
+    })
+    .await;
+    // Redis's stale count of 2 was dropped before it served again: the
+    // freed use is there, and only it.
+    let again = apply(&app, "s-3", cart("s-3", &[])).await;
+    assert_eq!(
+        again["data"]["applyPromotions"]["redemption"]["status"], "REDEEMED",
+        "the released use is free again: {again}"
+    );
+    let over = apply(&app, "s-4", cart("s-4", &[])).await;
+    assert_eq!(
+        over["data"]["applyPromotions"]["rejected"][0]["reason"], "PROMOTION_USAGE_LIMIT_REACHED",
+        "{over}"
     );
 }

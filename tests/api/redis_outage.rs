@@ -8,13 +8,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::SinkExt;
 use sea_orm::Database;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{
-    Binary, OwnRedis, USAGE_DRIFT_SQL, db_scalar, free_port, fresh_database_url, fresh_prefix, graphql_at,
-    promotion_input, until,
+    Binary, OwnRedis, USAGE_DRIFT_SQL, connect_at, db_scalar, free_port, fresh_database_url, fresh_prefix, get_json_at,
+    graphql_at, next_json, promotion_input, until,
 };
 
 const APPLY: &str = r#"mutation($i: ApplyPromotionsInput!) { applyPromotions(input: $i) {
@@ -164,4 +166,95 @@ async fn three_replicas_keep_applying_exactly_while_their_redis_is_killed_and_re
             == 500
     })
     .await;
+}
+
+/// A replica started while its Redis is down serves at once, degraded,
+/// counting in PostgreSQL; when Redis appears it connects, its outbox
+/// reaches the stream, and its counters are seeded from PostgreSQL.
+#[tokio::test]
+async fn a_replica_started_without_redis_serves_degraded_and_connects_when_redis_appears() {
+    let mut redis = OwnRedis::unstarted();
+    let url = redis.url();
+    let database_url = fresh_database_url().await;
+    let prefix = fresh_prefix();
+    let port = free_port();
+    let _replica = Binary::start(&database_url, &prefix, port, true, &[("REDIS_URL", url.as_str())]).await;
+    let (status, ready) = get_json_at(port, "/health/ready").await;
+    assert_eq!((status, ready["status"].as_str()), (200, Some("degraded")), "{ready}");
+    // A dashboard watching from the start sees what happened while Redis was away.
+    let mut dashboard = connect_at(&format!("http://127.0.0.1:{port}"), "graphql-transport-ws").await;
+    let subscribe =
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { usageUpdated { orderId } }" } });
+    dashboard.send(Message::text(subscribe.to_string())).await.unwrap();
+
+    let create = "mutation($i: PromotionInput!) { createPromotion(input: $i) { id } }";
+    let input = promotion_input(json!({ "name": "A", "totalUsageLimit": 2 }));
+    let created = graphql_at(port, create, json!({ "i": input }), None).await;
+    assert!(created.get("errors").is_none(), "{created}");
+    let preview = "query($c: CartInput!) { previewPromotions(cart: $c) { discountTotal } }";
+    until("the replica prices A", Duration::from_secs(5), async || {
+        graphql_at(port, preview, json!({ "c": cart(1) }), None).await["data"]["previewPromotions"]["discountTotal"]
+            == 1000
+    })
+    .await;
+    let order = |id: &str, i: usize| json!({ "i": { "orderId": id, "cart": cart(i) } });
+    let first = graphql_at(port, APPLY, order("o-1", 1), None).await;
+    assert!(
+        !first["data"]["applyPromotions"]["redemption"].is_null(),
+        "applied without Redis: {first}"
+    );
+
+    redis.restart().await;
+    until("ready, no longer degraded", Duration::from_secs(10), async || {
+        get_json_at(port, "/health/ready").await.1["status"] == "ok"
+    })
+    .await;
+    until("the breaker closes", Duration::from_secs(5), async || {
+        get_json_at(port, "/health/detailed").await.1["redis_breaker"] == "closed"
+    })
+    .await;
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let stream = format!("{prefix}promotions:events");
+    until("the outbox reaches the stream", Duration::from_secs(10), async || {
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(&stream)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let types: Vec<String> = entries
+            .iter()
+            .filter_map(|(_, fields)| fields.iter().find(|(k, _)| k == "event"))
+            .filter_map(|(_, json)| serde_json::from_str::<Value>(json).ok())
+            .filter_map(|event| event["type"].as_str().map(str::to_owned))
+            .collect();
+        types.iter().any(|t| t == "promotion.created") && types.iter().any(|t| t == "redemption.created")
+    })
+    .await;
+    let seen = next_json(&mut dashboard, Duration::from_secs(10)).await;
+    assert_eq!(
+        seen.as_ref().map(|m| &m["payload"]["data"]["usageUpdated"]["orderId"]),
+        Some(&json!("o-1")),
+        "the redemption made while Redis was away reaches the subscription: {seen:?}"
+    );
+    // Redis counts again, seeded from PostgreSQL's 1: one use left.
+    let second = graphql_at(port, APPLY, order("o-2", 2), None).await;
+    assert!(!second["data"]["applyPromotions"]["redemption"].is_null(), "{second}");
+    let third = graphql_at(port, APPLY, order("o-3", 3), None).await;
+    assert!(third["data"]["applyPromotions"]["redemption"].is_null(), "{third}");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*:n:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "the pool's counter lives in Redis again: {keys:?}");
+    let counted: i64 = redis::cmd("HGET")
+        .arg(&keys[0])
+        .arg("n")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(counted, 2, "seeded from PostgreSQL, then counted");
 }

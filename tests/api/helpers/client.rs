@@ -32,6 +32,18 @@ pub async fn graphql_at(port: u16, query: &str, variables: Value, traceparent: O
     post_graphql(request, query, variables).await
 }
 
+/// GETs `path` as admin from a binary on `port`: its status and JSON body
+/// (null when not JSON).
+pub async fn get_json_at(port: u16, path: &str) -> (u16, Value) {
+    let response = admin_client()
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .send()
+        .await
+        .expect("send GET");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 /// Sends a GraphQL document with `request`; the whole JSON response.
 pub(super) async fn post_graphql(request: reqwest::RequestBuilder, query: &str, variables: Value) -> Value {
     request

@@ -22,14 +22,17 @@ pub struct OwnRedis {
 impl OwnRedis {
     /// Starts `redis-server` without persistence on a free port.
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("a free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let mut redis = OwnRedis { port, child: None };
+        let mut redis = Self::unstarted();
         redis.restart().await;
         redis
+    }
+
+    /// A free port with nothing on it yet: [`OwnRedis::restart`] starts it.
+    pub fn unstarted() -> Self {
+        OwnRedis {
+            port: free_port(),
+            child: None,
+        }
     }
 
     /// `redis://127.0.0.1:<port>`.

@@ -7,7 +7,12 @@ pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTls
 
 /// Opens `/graphql/ws` with `protocol` and completes connection_init as a viewer.
 pub async fn connect(app: &TestApp, protocol: &str) -> Socket {
-    let mut socket = open_socket(app, protocol).await;
+    connect_at(&app.address, protocol).await
+}
+
+/// [`connect`] to the server at `address` (`http://host:port`).
+pub async fn connect_at(address: &str, protocol: &str) -> Socket {
+    let mut socket = open_socket_at(address, protocol).await;
     init_socket(&mut socket, Some(&token(Role::Viewer))).await;
     let ack = next_json(&mut socket, Duration::from_secs(2))
         .await
@@ -18,7 +23,12 @@ pub async fn connect(app: &TestApp, protocol: &str) -> Socket {
 
 /// Opens `/graphql/ws` with `protocol`, before connection_init.
 pub async fn open_socket(app: &TestApp, protocol: &str) -> Socket {
-    let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
+    open_socket_at(&app.address, protocol).await
+}
+
+/// [`open_socket`] at the server at `address` (`http://host:port`).
+pub async fn open_socket_at(address: &str, protocol: &str) -> Socket {
+    let url = format!("{}/graphql/ws", address.replace("http://", "ws://"));
     let mut request = url.into_client_request().unwrap();
     request
         .headers_mut()
