@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
-use crate::auth::Verifier;
+use crate::auth::{TokenSettings, Verifier};
 use crate::config::{Config, ServeConfig};
 use crate::graphql::feed::Feed;
 use crate::state::{AppState, StartError};
@@ -18,6 +18,10 @@ pub struct App {
     router: axum::Router,
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
+    /// The operations listener (OPS_LISTEN_ADDR), when set: its router and address.
+    ops: Option<(TcpListener, axum::Router)>,
+    /// Where the operations endpoints are served, when on a port of their own.
+    pub ops_addr: Option<SocketAddr>,
     /// The shared state (tests use its pool).
     pub state: AppState,
     closing: tokio::sync::watch::Sender<bool>,
@@ -27,14 +31,24 @@ impl App {
     /// Connects the stores, applies migrations unless `migrate` is false,
     /// builds the schema and router, and binds the listener.
     pub async fn build(config: Config, serve: ServeConfig, migrate: bool) -> Result<Self, StartError> {
-        let public_key = serve
+        crate::telemetry::install_tls_provider();
+        let public_key_pem = serve
             .jwt_public_key_file
             .as_ref()
             .map(|path| {
                 std::fs::read(path).map_err(|e| StartError::Auth(format!("cannot read {}: {e}", path.display())))
             })
             .transpose()?;
-        let verifier = Verifier::new(&serve.jwt_secret, public_key.as_deref()).map_err(StartError::Auth)?;
+        let verifier = Verifier::new(TokenSettings {
+            secret: serve.jwt_secret.clone(),
+            public_key_pem,
+            jwks_url: serve.jwt_jwks_url.clone(),
+            issuer: serve.jwt_issuer.clone(),
+            audience: serve.jwt_audience.clone(),
+            role_claim: serve.jwt_role_claim.clone(),
+        })
+        .map_err(StartError::Auth)?;
+        verifier.warm_up().await;
         let state = AppState::connect(config, migrate).await?;
         let stream = format!("{}{}", state.config.redis_key_prefix, state.config.events_stream);
         let schema = graphql::build(
@@ -44,12 +58,14 @@ impl App {
         );
         let (closing, closing_rx) = tokio::sync::watch::channel(false);
         let router = http::router(state.clone(), schema, &serve, verifier, closing_rx);
-        let listen_error = |source| StartError::Listen {
-            addr: serve.listen,
-            source,
+        let (listener, addr) = bind(serve.listen).await?;
+        let (ops, ops_addr) = match serve.ops_listen {
+            Some(ops_listen) => {
+                let (listener, bound) = bind(ops_listen).await?;
+                (Some((listener, http::health::operations(state.clone()))), Some(bound))
+            }
+            None => (None, None),
         };
-        let listener = TcpListener::bind(serve.listen).await.map_err(listen_error)?;
-        let addr = listener.local_addr().map_err(listen_error)?;
         if state.config.run_workers {
             state.workers.start_optional(&state.db, &state.redis, &state.config);
         }
@@ -57,6 +73,8 @@ impl App {
             listener,
             router,
             addr,
+            ops,
+            ops_addr,
             state,
             closing,
         })
@@ -66,17 +84,41 @@ impl App {
     /// stops the workers (each finishes its current batch).
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let closing = self.closing;
+        let mut closed = closing.subscribe();
         let shutdown = async move {
             shutdown.await;
             // Subscriptions end and close their sockets; HTTP requests drain.
             let _ = closing.send(true);
         };
+        let ops = self.ops.map(|(listener, router)| {
+            tokio::spawn(async move {
+                let stop = async move {
+                    let _ = closed.wait_for(|closed| *closed).await;
+                };
+                axum::serve(listener, router).with_graceful_shutdown(stop).await
+            })
+        });
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
+        if let Some(ops) = ops {
+            match ops.await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "the operations listener failed"),
+                Err(e) => tracing::warn!(error = %e, "the operations listener panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
         self.state.workers.shutdown().await;
         served
     }
+}
+
+/// Binds `addr`; its actual address (port 0 picks one).
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listen_error = |source| StartError::Listen { addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(listen_error)?;
+    let bound = listener.local_addr().map_err(listen_error)?;
+    Ok((listener, bound))
 }
 
 /// Completes on SIGTERM or Ctrl-C.

@@ -91,24 +91,54 @@ pub struct ServeConfig {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// Address of the operations endpoints (`/metrics`, `/health/detailed`),
+    /// kept off the public port; unset: they are on LISTEN_ADDR.
+    #[arg(long, env = "OPS_LISTEN_ADDR")]
+    pub ops_listen: Option<SocketAddr>,
     /// Serve the GraphiQL page on GET /graphql.
     #[arg(long, env = "GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
     pub graphiql: bool,
     /// Largest request body, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// HS256 key of the bearer tokens (at least 16 characters).
+    /// HS256 key of the bearer tokens (at least 16 characters); unset:
+    /// HS256 tokens are refused (an identity provider is the one trust root).
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: String,
+    pub jwt_secret: Option<String>,
     /// PEM file of an RSA public key: RS256 tokens are accepted too.
     #[arg(long, env = "JWT_PUBLIC_KEY_FILE")]
     pub jwt_public_key_file: Option<std::path::PathBuf>,
+    /// An identity provider's JWKS URL: its RS/PS/ES keys, chosen by `kid`.
+    #[arg(long, env = "JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
+    /// Required `iss` of every token.
+    #[arg(long, env = "JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Required `aud` of every token (one of its audiences).
+    #[arg(long, env = "JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// The claim holding the role (a dotted path reaches into objects).
+    #[arg(long, env = "JWT_ROLE_CLAIM", default_value = "role")]
+    pub jwt_role_claim: String,
+    /// How long a subscription socket may wait before its connection_init.
+    #[arg(long, env = "WS_INIT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub ws_init_timeout: std::time::Duration,
     /// Answer introspection queries.
     #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
     pub introspection: bool,
     /// GraphQL requests per second per client (token subject); 0: no limit.
     #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 500)]
     pub rate_limit_per_second: u32,
+    /// Roles refused (UNAVAILABLE) while Redis cannot count the rate limit;
+    /// the others are let through. Comma-separated: admin, checkout, viewer.
+    #[arg(
+        long,
+        env = "RATE_LIMIT_FAIL_CLOSED",
+        value_delimiter = ',',
+        default_value = "admin,viewer",
+        value_parser = role_name
+    )]
+    pub rate_limit_fail_closed: Vec<String>,
     /// Open subscription sockets at most.
     #[arg(long, env = "MAX_WS_CONNECTIONS", default_value_t = 1_000)]
     pub max_ws_connections: usize,
@@ -124,6 +154,14 @@ fn without_braces(value: &str) -> Result<String, String> {
         return Err("must not contain { or }".into());
     }
     Ok(value.to_owned())
+}
+
+/// A role's name, as tokens carry it.
+fn role_name(value: &str) -> Result<String, String> {
+    match value.trim() {
+        name @ ("admin" | "checkout" | "viewer") => Ok(name.to_owned()),
+        other => Err(format!("{other:?} is not a role (admin, checkout or viewer)")),
+    }
 }
 
 fn parse_time_zone(name: &str) -> Result<chrono_tz::Tz, String> {

@@ -32,7 +32,7 @@ enum Command {
         #[command(flatten)]
         config: Config,
         #[command(flatten)]
-        serve: ServeConfig,
+        serve: Box<ServeConfig>,
         /// Do not apply pending migrations.
         #[arg(long)]
         no_migrate: bool,
@@ -81,6 +81,7 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    promotions::telemetry::install_tls_provider();
     let cli = Cli::parse();
     match &cli.command {
         Command::PrintSchema => {
@@ -117,7 +118,7 @@ async fn run(command: Command) -> ExitCode {
             no_migrate,
             seed_demo,
         } => {
-            let app = match App::build(config, serve, !no_migrate).await {
+            let app = match App::build(config, *serve, !no_migrate).await {
                 Ok(app) => app,
                 Err(e) => return fail(e),
             };
@@ -128,7 +129,7 @@ async fn run(command: Command) -> ExitCode {
                     Err(e) => return fail(format!("seeding the demo data failed: {e:?}")),
                 }
             }
-            tracing::info!(addr = %app.addr, "serving");
+            tracing::info!(addr = %app.addr, ops_addr = ?app.ops_addr, "serving");
             println!("GraphiQL: http://{}/graphql", app.addr);
             match app.run(app::shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,

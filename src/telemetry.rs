@@ -197,3 +197,10 @@ pub fn current_trace_id() -> Option<String> {
     let span_context = context.span().span_context().clone();
     span_context.is_valid().then(|| span_context.trace_id().to_string())
 }
+
+/// Installs the process's TLS provider (ring, as the PostgreSQL and Redis
+/// clients use) for the rustls clients that take the process default (the
+/// JWKS fetch, the OTLP exporter). Call before building any; idempotent.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

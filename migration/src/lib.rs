@@ -22,6 +22,7 @@ mod m20261206_000011_widen_usage_shards;
 mod m20261206_000012_lean_usage_take;
 mod m20261206_000013_hold_back_outbox_aggregates;
 mod m20261206_000014_usage_deltas;
+mod m20261206_000015_reopen_expiries;
 
 /// Applies the migrations in order; `serve` and `migrate` run it.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_lean_usage_take::Migration),
             Box::new(m20261206_000013_hold_back_outbox_aggregates::Migration),
             Box::new(m20261206_000014_usage_deltas::Migration),
+            Box::new(m20261206_000015_reopen_expiries::Migration),
         ]
     }
 }

@@ -57,9 +57,16 @@ impl Endpoint {
         }))
     }
 
-    /// Executes a POST body for an authenticated, admitted caller. Err: the
-    /// body as a whole is refused (not GraphQL, too deep, a batch too large).
-    pub async fn execute_body(&self, caller: &Caller, body: &[u8]) -> AppResult<Answer> {
+    /// Executes a POST body for an authenticated, admitted caller;
+    /// `admit_batch` is asked first about a batch's size (every request of
+    /// it counts). Err: the body as a whole is refused (not GraphQL, too
+    /// deep, a batch too large or not admitted).
+    pub async fn execute_body(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+        admit_batch: impl AsyncFnOnce(usize) -> AppResult<()>,
+    ) -> AppResult<Answer> {
         let (requests, batched) = match read_body(body).map_err(not_graphql)? {
             Body::Single(incoming) => {
                 check_nesting(&incoming.query)?;
@@ -78,6 +85,7 @@ impl Endpoint {
                 for request in &requests {
                     check_nesting(&request.query)?;
                 }
+                admit_batch(requests.len()).await?;
                 (requests, true)
             }
         };

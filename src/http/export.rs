@@ -1,6 +1,7 @@
 //! `GET /coupon-batches/{id}/codes.csv`: a batch's codes as CSV (one `code`
 //! column, oldest first), streamed page by page so memory stays bounded
-//! whatever the batch size. Admins only (a bearer token, as the admin API). Admins only (a bearer token, as the admin API).
+//! whatever the batch size. Admins only (a bearer token, as the admin API),
+//! and rate limited as a GraphQL request is.
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::caller_of;
+use super::rate_limit::RateLimiter;
 use crate::auth::{Role, Verifier};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -24,24 +26,35 @@ use crate::store::coupon_batches;
 const PAGE: i64 = 5_000;
 
 /// The export route.
-pub fn routes(state: AppState, verifier: Arc<Verifier>) -> Router {
+pub fn routes(state: AppState, verifier: Arc<Verifier>, limiter: Arc<RateLimiter>) -> Router {
     Router::new()
         .route("/coupon-batches/{id}/codes.csv", get(codes_csv))
-        .with_state((state.db, verifier))
+        .with_state(Arc::new(Export {
+            db: state.db,
+            verifier,
+            limiter,
+        }))
 }
 
-async fn codes_csv(
-    State((db, verifier)): State<(DatabaseConnection, Arc<Verifier>)>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    match caller_of(&verifier, &headers) {
+/// What the export needs.
+struct Export {
+    db: DatabaseConnection,
+    verifier: Arc<Verifier>,
+    limiter: Arc<RateLimiter>,
+}
+
+async fn codes_csv(State(export): State<Arc<Export>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let caller = match caller_of(&export.verifier, &headers).await {
         Err(refused) => return refused.into_response(),
         Ok(caller) if caller.role != Role::Admin => {
             return AppError::Forbidden("only admins may export codes".into()).into_response();
         }
-        Ok(_) => {}
+        Ok(caller) => caller,
+    };
+    if let Err(refused) = export.limiter.admit(&caller, 1).await {
+        return AppError::from(refused).into_response();
     }
+    let db = export.db.clone();
     let Ok(id) = id.parse::<Uuid>() else {
         return AppError::bad_input("id", "not a batch id").into_response();
     };

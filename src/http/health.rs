@@ -15,12 +15,19 @@ use serde::Serialize;
 use crate::state::AppState;
 use crate::store;
 
-/// Routes under /health.
-pub fn routes(state: AppState) -> Router {
+/// The probes an orchestrator needs, served on the public port.
+pub fn probes(state: AppState) -> Router {
     Router::new()
         .route("/health", get(live))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
+        .with_state(state)
+}
+
+/// The operations endpoints, which run queries: `/health/detailed` and
+/// `/metrics` (on OPS_LISTEN_ADDR when set, else on the public port).
+pub fn operations(state: AppState) -> Router {
+    Router::new()
         .route("/health/detailed", get(detailed))
         .route("/metrics", get(metrics))
         .with_state(state)

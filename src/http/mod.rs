@@ -15,7 +15,7 @@ use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::http::GraphiQLSource;
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -45,15 +45,18 @@ use rate_limit::RateLimiter;
 struct Api {
     endpoint: Endpoint,
     verifier: Arc<Verifier>,
-    limiter: RateLimiter,
+    limiter: Arc<RateLimiter>,
     sockets: Arc<Semaphore>,
     subscriptions_per_socket: usize,
+    /// How long a socket may wait before its connection_init.
+    init_timeout: Duration,
     closing: watch::Receiver<bool>,
 }
 
-/// The router of the whole service.
-/// `closing` turns true when the service shuts down: open subscriptions
-/// then end and their sockets close with 1001 (going away).
+/// The router of the public port: GraphQL, the export and the probes, plus
+/// the operations endpoints unless they have a port of their own
+/// (`OPS_LISTEN_ADDR`). `closing` turns true when the service shuts down:
+/// open subscriptions then end and their sockets close with 1001 (going away).
 pub fn router(
     state: AppState,
     schema: AppSchema,
@@ -68,25 +71,36 @@ pub fn router(
     };
     let (metrics, record) = (state.metrics.clone(), state.config.metrics);
     let verifier = Arc::new(verifier);
+    let limiter = Arc::new(RateLimiter::new(
+        state.redis.clone(),
+        &state.config.redis_key_prefix,
+        serve.rate_limit_per_second,
+        serve
+            .rate_limit_fail_closed
+            .iter()
+            .filter_map(|name| crate::auth::Role::named(name))
+            .collect(),
+        state.redemptions.counters.breaker().clone(),
+    ));
     let api = Api {
         endpoint: Endpoint::new(schema, state.clone()),
         verifier: verifier.clone(),
-        limiter: RateLimiter::new(
-            state.redis.clone(),
-            &state.config.redis_key_prefix,
-            serve.rate_limit_per_second,
-            state.redemptions.counters.breaker().clone(),
-        ),
+        limiter: limiter.clone(),
         sockets: Arc::new(Semaphore::new(serve.max_ws_connections)),
         subscriptions_per_socket: serve.max_subscriptions_per_socket,
+        init_timeout: serve.ws_init_timeout,
         closing,
     };
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/graphql", graphql)
         .route("/graphql/ws", any(subscribe))
         .with_state(Arc::new(api))
-        .merge(export::routes(state.clone(), verifier))
-        .merge(health::routes(state))
+        .merge(export::routes(state.clone(), verifier, limiter))
+        .merge(health::probes(state.clone()));
+    if serve.ops_listen.is_none() {
+        router = router.merge(health::operations(state));
+    }
+    let router = router
         .layer(RequestBodyLimitLayer::new(serve.max_body_bytes))
         // MAX_BODY_BYTES is the one limit: not also axum's 2 MiB default for buffered bodies.
         .layer(DefaultBodyLimit::disable());
@@ -106,13 +120,17 @@ pub fn router(
 }
 
 /// The caller named by a request's `Authorization` header.
-pub(crate) fn caller_of(verifier: &Verifier, headers: &HeaderMap) -> AppResult<Caller> {
-    verifier.verify(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
+pub(crate) async fn caller_of(verifier: &Verifier, headers: &HeaderMap) -> AppResult<Caller> {
+    verifier
+        .verify(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
+        .await
 }
 
 /// A subscription socket (graphql-transport-ws or graphql-ws): the token
 /// comes in connection_init's payload; at most MAX_WS_CONNECTIONS sockets
-/// at once; it ends cleanly when the service shuts down.
+/// at once. The socket is closed when no connection_init came within
+/// WS_INIT_TIMEOUT (4408), when its token expires (4401), and when the
+/// service shuts down (1001).
 async fn subscribe(State(api): State<Arc<Api>>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
     let Ok(permit) = api.sockets.clone().try_acquire_owned() else {
         return AppError::RateLimited {
@@ -126,10 +144,9 @@ async fn subscribe(State(api): State<Arc<Api>>, protocol: GraphQLProtocol, upgra
         .on_upgrade(move |socket| async move {
             let _permit = permit;
             let (mut sink, stream) = socket.split();
-            let mut closing = api.closing.clone();
-            let shutting_down = async move {
-                let _ = closing.wait_for(|closing| *closing).await;
-            };
+            let (accepted, caller) = tokio::sync::oneshot::channel::<u64>();
+            let ended = socket_end(api.closing.clone(), api.init_timeout, caller);
+            let (goodbye, ended) = remember(ended);
             let verifier = api.verifier.clone();
             let slots = api.subscriptions_per_socket;
             let init = move |payload: serde_json::Value| async move {
@@ -137,27 +154,71 @@ async fn subscribe(State(api): State<Arc<Api>>, protocol: GraphQLProtocol, upgra
                     .get("Authorization")
                     .or_else(|| payload.get("authorization"))
                     .and_then(|v| v.as_str());
-                let caller = verifier.verify(header).map_err(async_graphql::Error::from)?;
+                let caller = verifier.verify(header).await.map_err(async_graphql::Error::from)?;
+                let _ = accepted.send(caller.expires_at);
                 let mut data = async_graphql::Data::default();
                 data.insert(caller);
                 data.insert(SubscriptionSlots::new(slots));
                 Ok(data)
             };
-            GraphQLWebSocket::new_with_pair(
-                &mut sink,
-                stream.take_until(shutting_down),
-                api.endpoint.clone(),
-                protocol,
-            )
-            .on_connection_init(init)
-            .serve()
-            .await;
-            let goodbye = CloseFrame {
-                code: 1001,
-                reason: "the service is shutting down".into(),
-            };
-            let _ = sink.send(Message::Close(Some(goodbye))).await;
+            GraphQLWebSocket::new_with_pair(&mut sink, stream.take_until(ended), api.endpoint.clone(), protocol)
+                .on_connection_init(init)
+                .serve()
+                .await;
+            let goodbye = goodbye.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            if let Some((code, reason)) = goodbye {
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code,
+                        reason: reason.into(),
+                    })))
+                    .await;
+            }
         })
+}
+
+/// Why the service ends a socket: the close code and reason.
+type Goodbye = (u16, &'static str);
+
+/// Completes when the service must end a socket: no connection_init
+/// accepted within `init_timeout`, its token's `exp` reached, or shutdown.
+async fn socket_end(
+    mut closing: watch::Receiver<bool>,
+    init_timeout: Duration,
+    accepted: tokio::sync::oneshot::Receiver<u64>,
+) -> Goodbye {
+    let expiry = async move {
+        match tokio::time::timeout(init_timeout, accepted).await {
+            Err(_) => (4408, "connection_init was not received in time"),
+            // The init was refused: the socket closes on its own.
+            Ok(Err(_)) => std::future::pending().await,
+            Ok(Ok(expires_at)) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                tokio::time::sleep(Duration::from_secs(expires_at).saturating_sub(now)).await;
+                (4401, "the token has expired")
+            }
+        }
+    };
+    tokio::select! {
+        _ = closing.wait_for(|closing| *closing) => (1001, "the service is shutting down"),
+        goodbye = expiry => goodbye,
+    }
+}
+
+/// `ended` as a future of `()` (for `take_until`) that leaves its goodbye
+/// in the returned slot.
+fn remember(
+    ended: impl Future<Output = Goodbye>,
+) -> (Arc<std::sync::Mutex<Option<Goodbye>>>, impl Future<Output = ()>) {
+    let slot = Arc::new(std::sync::Mutex::new(None));
+    let filled = slot.clone();
+    let ended = async move {
+        let goodbye = ended.await;
+        *filled.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(goodbye);
+    };
+    (slot, ended)
 }
 
 async fn graphiql() -> impl IntoResponse {
@@ -172,17 +233,13 @@ async fn graphiql() -> impl IntoResponse {
 /// Executes a GraphQL request (or batch) for an authenticated, admitted
 /// caller; every error leaves with a code.
 async fn execute(State(api): State<Arc<Api>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    let caller = match caller_of(&api.verifier, &headers) {
+    let caller = match caller_of(&api.verifier, &headers).await {
         Ok(caller) => caller,
         Err(refused) => return refused.into_response(),
     };
-    if let Err(retry_after) = api.limiter.admit(&caller.subject).await {
-        let seconds = retry_after.as_secs_f64().max(0.001);
-        return AppError::RateLimited {
-            message: format!("too many requests; retry in {seconds:.3} s"),
-            retry_after: Some(retry_after),
-        }
-        .into_response();
+    // One request now; a batch's others once it is read.
+    if let Err(refused) = api.limiter.admit(&caller, 1).await {
+        return AppError::from(refused).into_response();
     }
     let body = match body {
         Ok(body) => body,
@@ -196,7 +253,13 @@ async fn execute(State(api): State<Arc<Api>>, headers: HeaderMap, body: Result<B
             .into_response();
         }
     };
-    match api.endpoint.execute_body(&caller, &body).await {
+    let admit_batch = async |requests: usize| {
+        api.limiter
+            .admit(&caller, requests.saturating_sub(1))
+            .await
+            .map_err(AppError::from)
+    };
+    match api.endpoint.execute_body(&caller, &body, admit_batch).await {
         Ok(Answer::Compiled(body)) => {
             let content_type = HeaderValue::from_static(GRAPHQL_RESPONSE_JSON);
             ([(header::CONTENT_TYPE, content_type)], body).into_response()

@@ -96,3 +96,60 @@ async fn published_events_older_than_the_retention_are_deleted_and_nothing_else(
         .collect::<Vec<_>>();
     assert_eq!(left, vec!["PENDING", "PUBLISHED"], "pending and recent rows stay");
 }
+
+#[tokio::test]
+async fn a_window_reopened_after_its_expiry_is_announced_again_when_it_closes() {
+    let app = spawn_app().await;
+    let now = Utc::now();
+    let at = |minutes: i64| (now + Duration::minutes(minutes)).to_rfc3339();
+    let input = |ends: String| promotion_input(json!({ "startsAt": at(-120), "endsAt": ends }));
+    let promotion = app.create_promotion(input(at(-60))).await;
+    app.create_coupon(json!({ "promotionId": promotion, "code": "REOPENED", "expiresAt": at(-30) }))
+        .await;
+    let both = Expired {
+        promotions: 1,
+        coupons: 1,
+        campaigns: 0,
+    };
+    assert_eq!(expiry::expire(&app.db, now).await.unwrap(), both);
+
+    // Both windows are extended past now: their expiry is due again at the new end.
+    let extended = app
+        .graphql(
+            "mutation($id: ID!, $i: PromotionInput!) { updatePromotion(id: $id, input: $i) { id } }",
+            json!({ "id": promotion, "i": input(at(60)) }),
+        )
+        .await;
+    assert!(extended.get("errors").is_none(), "{extended}");
+    let extended = app
+        .graphql(
+            "mutation($at: DateTime!) { updateCoupon(code: \"REOPENED\", input: { expiresAt: $at }) { code } }",
+            json!({ "at": at(90) }),
+        )
+        .await;
+    assert!(extended.get("errors").is_none(), "{extended}");
+    assert_eq!(
+        expiry::expire(&app.db, now + Duration::minutes(1)).await.unwrap(),
+        Expired::default(),
+        "open again"
+    );
+    assert_eq!(
+        expiry::expire(&app.db, now + Duration::minutes(120)).await.unwrap(),
+        both,
+        "announced again when the new windows close"
+    );
+    let events = app.outbox().await;
+    assert_eq!(events.iter().filter(|(t, ..)| t == "promotion.expired").count(), 2);
+    assert_eq!(events.iter().filter(|(t, ..)| t == "coupon.expired").count(), 2);
+
+    // A change that leaves the window closed (a past end moved) is not a reopening.
+    app.graphql(
+        "mutation($id: ID!, $i: PromotionInput!) { updatePromotion(id: $id, input: $i) { id } }",
+        json!({ "id": promotion, "i": input(at(-10)) }),
+    )
+    .await;
+    assert_eq!(
+        expiry::expire(&app.db, now + Duration::minutes(180)).await.unwrap(),
+        Expired::default()
+    );
+}

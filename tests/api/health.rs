@@ -35,7 +35,7 @@ async fn health_endpoints_report_the_dependencies() {
 #[tokio::test]
 async fn graphiql_is_served_on_get() {
     let app = spawn_app().await;
-    let page = reqwest::get(format!("{}/graphql", app.address))
+    let page = crate::helpers::get(format!("{}/graphql", app.address))
         .await
         .expect("GET")
         .text()

@@ -17,6 +17,7 @@ mod failover;
 mod fast_preview;
 mod fuzz;
 mod health;
+mod identity;
 mod limits;
 mod limits_model;
 mod observability;

@@ -38,7 +38,7 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 }
 
 async fn scrape(app: &TestApp) -> String {
-    reqwest::get(format!("{}/metrics", app.address))
+    crate::helpers::get(format!("{}/metrics", app.address))
         .await
         .unwrap()
         .text()

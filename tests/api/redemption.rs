@@ -519,7 +519,7 @@ async fn a_hung_redis_opens_the_breaker_requests_stop_waiting_and_it_closes_afte
         "{down}"
     );
     assert!(started.elapsed() < Duration::from_secs(1), "an apply waited for Redis");
-    let metrics = reqwest::get(format!("{}/metrics", app.address))
+    let metrics = crate::helpers::get(format!("{}/metrics", app.address))
         .await
         .unwrap()
         .text()

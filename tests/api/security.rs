@@ -575,3 +575,93 @@ async fn rs256_tokens_are_accepted_with_the_configured_public_key_only() {
         "a viewer still"
     );
 }
+
+#[tokio::test]
+async fn every_request_of_a_batch_counts_against_the_rate_limit() {
+    let app = spawn_app_serving(|s| s.rate_limit_per_second = 10).await;
+    let checkout = token(Role::Checkout);
+    // At the start of a fresh second, so the batch and the next request share it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    tokio::time::sleep(Duration::from_nanos(u64::from(1_000_000_000 - now.subsec_nanos()))).await;
+    let batch: Vec<Value> = (0..10).map(|_| json!({ "query": "{ __typename }" })).collect();
+    let response = client_with(Some(&checkout))
+        .post(format!("{}/graphql", app.address))
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let (status, body) = post(&app, Some(&checkout), "{ __typename }", json!({})).await;
+    assert_eq!(
+        (status, codes(&body)),
+        (429, vec!["RATE_LIMITED".to_owned()]),
+        "the batch counted 10: the 11th request of the second is refused"
+    );
+}
+
+#[tokio::test]
+async fn the_export_is_rate_limited() {
+    let app = spawn_app_serving(|s| s.rate_limit_per_second = 3).await;
+    let url = format!("{}/coupon-batches/{}/codes.csv", app.address, uuid::Uuid::nil());
+    let admin = client_with(Some(&token(Role::Admin)));
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        statuses.push(admin.get(&url).send().await.unwrap().status().as_u16());
+    }
+    assert!(
+        statuses.contains(&429),
+        "10 exports at once exceed 3 a second: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn without_redis_the_rate_limit_lets_the_checkout_through_and_refuses_admins() {
+    let mut redis = crate::helpers::OwnRedis::start().await;
+    let url = redis.url();
+    let app = TestApp::builder()
+        .redis(&url)
+        .serve(|s| s.rate_limit_per_second = 100)
+        .spawn()
+        .await;
+    redis.stop();
+    for _ in 0..3 {
+        let (status, body) = post(&app, Some(&token(Role::Checkout)), "{ __typename }", json!({})).await;
+        assert_eq!(status, 200, "the checkout fails open: {body}");
+    }
+    let (status, body) = post(&app, Some(&token(Role::Admin)), "{ __typename }", json!({})).await;
+    assert_eq!(
+        (status, codes(&body)),
+        (503, vec!["UNAVAILABLE".to_owned()]),
+        "admin fails closed"
+    );
+    let (status, _) = post(&app, Some(&token(Role::Viewer)), "{ __typename }", json!({})).await;
+    assert_eq!(status, 503, "viewer fails closed by default");
+    redis.restart().await;
+    crate::helpers::until("admins are admitted again", Duration::from_secs(5), async || {
+        post(&app, Some(&token(Role::Admin)), "{ __typename }", json!({}))
+            .await
+            .0
+            == 200
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn operations_endpoints_can_leave_the_public_port() {
+    let app = spawn_app_serving(|s| s.ops_listen = Some("127.0.0.1:0".parse().unwrap())).await;
+    let ops = app.ops_address.clone().expect("an operations address");
+    for path in ["/metrics", "/health/detailed"] {
+        let public = crate::helpers::get(format!("{}{path}", app.address)).await.unwrap();
+        assert_eq!(public.status().as_u16(), 404, "{path} is not on the public port");
+        let private = crate::helpers::get(format!("{ops}{path}")).await.unwrap();
+        assert_eq!(private.status().as_u16(), 200, "{path} is on the operations port");
+    }
+    for path in ["/health/live", "/health/ready"] {
+        let public = crate::helpers::get(format!("{}{path}", app.address)).await.unwrap();
+        assert_eq!(public.status().as_u16(), 200, "{path} stays public");
+    }
+    let (status, _) = post(&app, Some(&token(Role::Viewer)), "{ __typename }", json!({})).await;
+    assert_eq!(status, 200);
+}

@@ -7,6 +7,8 @@ use super::*;
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub address: String,
+    /// The operations endpoints' own address, when OPS_LISTEN_ADDR is set.
+    pub ops_address: Option<String>,
     /// The app's own pool, for checking stored state.
     pub db: DatabaseConnection,
     database_url: String,
@@ -161,10 +163,17 @@ pub(super) async fn spawn_configured(
         listen: "127.0.0.1:0".parse().expect("literal address"),
         graphiql: true,
         max_body_bytes: 1024 * 1024,
-        jwt_secret: JWT_SECRET.to_owned(),
+        jwt_secret: Some(JWT_SECRET.to_owned()),
         jwt_public_key_file: None,
+        jwt_jwks_url: None,
+        jwt_issuer: None,
+        jwt_audience: None,
+        jwt_role_claim: "role".to_owned(),
+        ws_init_timeout: Duration::from_secs(10),
+        ops_listen: None,
         introspection: true,
         rate_limit_per_second: 0,
+        rate_limit_fail_closed: vec!["admin".to_owned(), "viewer".to_owned()],
         max_ws_connections: 1_000,
         max_subscriptions_per_socket: SUBSCRIPTIONS_PER_SOCKET,
     };
@@ -173,6 +182,7 @@ pub(super) async fn spawn_configured(
         .await
         .unwrap_or_else(|e| panic!("the app did not start: {e}"));
     let address = format!("http://{}", app.addr);
+    let ops_address = app.ops_addr.map(|addr| format!("http://{addr}"));
     let db = app.state.db.clone();
     let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run(async move {
@@ -180,6 +190,7 @@ pub(super) async fn spawn_configured(
     }));
     TestApp {
         address,
+        ops_address,
         db,
         database_url,
         redis_url,

@@ -4,6 +4,7 @@ use super::*;
 
 /// An HTTP client that sends `Authorization: Bearer <token>` when given one.
 pub fn client_with(token: Option<&str>) -> reqwest::Client {
+    promotions::telemetry::install_tls_provider();
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(token) = token {
         headers.insert(
@@ -15,6 +16,11 @@ pub fn client_with(token: Option<&str>) -> reqwest::Client {
         .default_headers(headers)
         .build()
         .expect("an HTTP client")
+}
+
+/// GET without a token (what `reqwest::get` does, with the process's TLS provider).
+pub async fn get(url: String) -> reqwest::Result<reqwest::Response> {
+    client_with(None).get(url).send().await
 }
 
 /// An HTTP client that sends an admin token.

@@ -131,7 +131,7 @@ impl Binary {
             .stdout(stdout)
             .spawn()
             .expect("run the promotions binary");
-        let client = reqwest::Client::new();
+        let client = client_with(None);
         until("the binary serves", Duration::from_secs(20), async || {
             client
                 .get(format!("http://127.0.0.1:{port}/health/ready"))
