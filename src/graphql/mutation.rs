@@ -110,7 +110,7 @@ impl Mutation {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         let (promotion_id, draft) = input.into_draft()?;
         let def = valid(CouponDefinition::new(&draft))?;
-        Ok(CouponObject(
+        Ok(CouponObject::named(
             detached(async move { admin::coupons::create(&db, promotion_id, &def).await }).await?,
         ))
     }
@@ -120,7 +120,7 @@ impl Mutation {
     async fn update_coupon(&self, ctx: &Context<'_>, code: String, input: UpdateCouponInput) -> Result<CouponObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
         let update = input.into_update();
-        Ok(CouponObject(
+        Ok(CouponObject::named(
             detached(async move { admin::coupons::update(&db, &code, &update).await }).await?,
         ))
     }
@@ -128,7 +128,7 @@ impl Mutation {
     #[graphql(guard = "Allow(auth::ADMIN)")]
     async fn set_coupon_active(&self, ctx: &Context<'_>, code: String, active: bool) -> Result<CouponObject> {
         let db = ctx.data_unchecked::<AppState>().db.clone();
-        Ok(CouponObject(
+        Ok(CouponObject::named(
             detached(async move { admin::coupons::set_active(&db, &code, active).await }).await?,
         ))
     }

@@ -110,7 +110,7 @@ impl Query {
         let Ok(code) = normalize_code("code", &code) else {
             return Ok(None);
         };
-        Ok(coupons::find_by_code(&state.db, &code).await?.map(CouponObject))
+        Ok(coupons::find_by_code(&state.db, &code).await?.map(CouponObject::named))
     }
 
     #[graphql(guard = "Allow(auth::ANY)")]

@@ -665,3 +665,69 @@ async fn operations_endpoints_can_leave_the_public_port() {
     let (status, _) = post(&app, Some(&token(Role::Viewer)), "{ __typename }", json!({})).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn coupon_codes_are_listed_to_admins_only_and_looked_up_by_anyone_who_knows_one() {
+    let app = spawn_app().await;
+    let promotion = app
+        .create_promotion(promotion_input(json!({ "requiresCoupon": true })))
+        .await;
+    app.create_coupon(json!({ "promotionId": promotion, "code": "SECRET-ONE" }))
+        .await;
+    let batch = app
+        .data(
+            "mutation($p: ID!) { generateCoupons(input: {promotionId: $p, count: 3, pattern: \"GEN-??????\"}) { id } }",
+            json!({ "p": promotion }),
+        )
+        .await["generateCoupons"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listings = [
+        (
+            "query($p: ID!) { promotion(id: $p) { coupons(first: 10) { edges { node { code } } } } }",
+            json!({ "p": promotion }),
+        ),
+        (
+            "query($b: ID!) { couponBatch(id: $b) { coupons(first: 10) { edges { node { code } } } } }",
+            json!({ "b": batch }),
+        ),
+    ];
+    let counts = "query($p: ID!, $b: ID!) { promotion(id: $p) { coupons(first: 10) { edges { node { timesUsed active } } } } couponBatch(id: $b) { generated } }";
+    let variables = json!({ "p": promotion, "b": batch });
+    for (listing, listed) in listings {
+        let (status, body) = post(&app, Some(&token(Role::Admin)), listing, listed.clone()).await;
+        assert_eq!(status, 200);
+        assert!(body.get("errors").is_none(), "admins list codes: {body}");
+        assert!(body.to_string().contains("-"), "{body}");
+        for role in [Role::Checkout, Role::Viewer] {
+            let (status, body) = post(&app, Some(&token(role)), listing, listed.clone()).await;
+            assert_eq!(
+                (status, codes(&body)),
+                (200, vec!["FORBIDDEN".to_owned(); codes(&body).len().max(1)]),
+                "{role:?}: {body}"
+            );
+            let text = body["data"].to_string();
+            assert!(
+                !text.contains("SECRET-ONE") && !text.contains("GEN-"),
+                "{role:?} saw a code: {body}"
+            );
+        }
+    }
+    for role in [Role::Admin, Role::Checkout, Role::Viewer] {
+        let (_, body) = post(&app, Some(&token(role)), counts, variables.clone()).await;
+        assert!(body.get("errors").is_none(), "{role:?} sees counts and usage: {body}");
+        assert_eq!(body["data"]["couponBatch"]["generated"], 3, "{body}");
+        let (_, body) = post(
+            &app,
+            Some(&token(role)),
+            "{ coupon(code: \"secret-one\") { code timesUsed } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(
+            body["data"]["coupon"]["code"], "SECRET-ONE",
+            "{role:?} looks up a code it knows: {body}"
+        );
+    }
+}

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::common::{Conn, connection, page_request, parse_id};
 use super::promotion::PromotionObject;
+use crate::auth::{Caller, Role};
 use crate::domain::code_pattern::BatchDraft;
 use crate::domain::coupon::{self as domain, CouponDraft, TermsUpdate, Update};
 use crate::error::AppError;
@@ -13,8 +14,31 @@ use crate::state::AppState;
 use crate::store::coupon_batches::Batch;
 use crate::store::coupons::{self, CouponOwner};
 
-/// A code that unlocks a CART promotion.
-pub struct CouponObject(pub domain::Coupon);
+/// A code that unlocks a CART promotion. Codes are bearer secrets: a
+/// listing shows them to admins only; a coupon its caller named by code
+/// (`coupon(code:)`) shows it to any role, since the caller knows it.
+pub struct CouponObject {
+    coupon: domain::Coupon,
+    code_known: bool,
+}
+
+impl CouponObject {
+    /// A coupon its caller named by its code.
+    pub fn named(coupon: domain::Coupon) -> Self {
+        Self {
+            coupon,
+            code_known: true,
+        }
+    }
+
+    /// A coupon in a listing: its code is shown to admins only.
+    pub fn listed(coupon: domain::Coupon) -> Self {
+        Self {
+            coupon,
+            code_known: false,
+        }
+    }
+}
 
 async fn load_promotion(ctx: &Context<'_>, id: uuid::Uuid) -> Result<PromotionObject> {
     let loaders = ctx.data_unchecked::<Loaders>();
@@ -29,43 +53,53 @@ async fn load_promotion(ctx: &Context<'_>, id: uuid::Uuid) -> Result<PromotionOb
 #[Object(name = "Coupon")]
 impl CouponObject {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.coupon.id.to_string())
     }
-    /// Upper-case; matched case-insensitively.
-    async fn code(&self) -> &str {
-        &self.0.definition.code
+    /// Upper-case; matched case-insensitively. In listings (a promotion's
+    /// or a batch's coupons) admins only: FORBIDDEN for other roles.
+    async fn code(&self, ctx: &Context<'_>) -> Result<&str> {
+        let admin = ctx
+            .data_opt::<Caller>()
+            .is_some_and(|caller| caller.role == Role::Admin);
+        if self.code_known || admin {
+            return Ok(&self.coupon.definition.code);
+        }
+        Err(AppError::Forbidden(
+            "coupon codes are listed to admins only; a code you know can be looked up with coupon(code:)".into(),
+        )
+        .into())
     }
     async fn promotion(&self, ctx: &Context<'_>) -> Result<PromotionObject> {
-        load_promotion(ctx, self.0.promotion_id).await
+        load_promotion(ctx, self.coupon.promotion_id).await
     }
     async fn active(&self) -> bool {
-        self.0.active
+        self.coupon.active
     }
     async fn usage_limit(&self) -> Option<i32> {
-        self.0.definition.usage_limit
+        self.coupon.definition.usage_limit
     }
     async fn usage_limit_per_customer(&self) -> Option<i32> {
-        self.0.definition.usage_limit_per_customer
+        self.coupon.definition.usage_limit_per_customer
     }
     /// Redemptions not released.
     async fn times_used(&self) -> i32 {
-        self.0.times_used
+        self.coupon.times_used
     }
     async fn starts_at(&self) -> Option<DateTime<Utc>> {
-        self.0.definition.window.starts_at
+        self.coupon.definition.window.starts_at
     }
     async fn expires_at(&self) -> Option<DateTime<Utc>> {
-        self.0.definition.window.ends_at
+        self.coupon.definition.window.ends_at
     }
     async fn batch(&self, ctx: &Context<'_>) -> Result<Option<CouponBatchObject>> {
-        let Some(id) = self.0.batch_id else {
+        let Some(id) = self.coupon.batch_id else {
             return Ok(None);
         };
         let loaders = ctx.data_unchecked::<Loaders>();
         Ok(loaders.batches.load_one(id).await?.map(CouponBatchObject))
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.coupon.created_at
     }
 }
 
@@ -211,6 +245,6 @@ impl CouponBatchObject {
         let state = ctx.data_unchecked::<AppState>();
         let had_cursor = after.is_some();
         let page = coupons::list(&state.db, CouponOwner::Batch(self.0.id), page_request(first, after)?).await?;
-        Ok(connection(page, had_cursor, |c| c.id, CouponObject))
+        Ok(connection(page, had_cursor, |c| c.id, CouponObject::listed))
     }
 }

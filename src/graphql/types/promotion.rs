@@ -156,7 +156,7 @@ impl PromotionObject {
             page_request(first, after)?,
         )
         .await?;
-        Ok(connection(page, had_cursor, |c| c.id, CouponObject))
+        Ok(connection(page, had_cursor, |c| c.id, CouponObject::listed))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
