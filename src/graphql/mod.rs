@@ -44,6 +44,22 @@ pub fn build(state: AppState, feed: feed::Feed, introspection: bool) -> AppSchem
     }
 }
 
+/// The authenticated caller of a request (every root field's guard
+/// requires one).
+pub fn caller<'a>(ctx: &async_graphql::Context<'a>) -> async_graphql::Result<&'a crate::auth::Caller> {
+    ctx.data_opt::<crate::auth::Caller>()
+        .ok_or_else(|| crate::error::AppError::Unauthenticated("a bearer token is required".into()).into())
+}
+
+/// Whose orders `caller` may see: its own subject's, or every one (admin).
+pub fn orders_of(caller: &crate::auth::Caller) -> crate::redemption::Viewer<'_> {
+    if caller.sees_every_order() {
+        crate::redemption::Viewer::Everyone
+    } else {
+        crate::redemption::Viewer::Client(&caller.subject)
+    }
+}
+
 /// The SDL, as `print-schema` prints it and schema.graphql holds it.
 pub fn sdl() -> String {
     Schema::build(query::Query, mutation::Mutation, subscription::Subscription)

@@ -24,6 +24,7 @@ use super::types::common::parse_id;
 use super::types::coupon::{CouponBatchObject, CouponInput, CouponObject, GenerateCouponsInput, UpdateCouponInput};
 use super::types::outbox::OutboxEventObject;
 use super::types::promotion::{PromotionInput, PromotionObject};
+use super::{caller, orders_of};
 
 /// A definition checked from the mutation's `input`: the domain names
 /// fields relative to the draft, the resolver puts them under `input`.
@@ -152,9 +153,15 @@ impl Mutation {
     #[graphql(guard = "Allow(auth::CHECKOUT)")]
     async fn apply_promotions(&self, ctx: &Context<'_>, input: ApplyPromotionsInput) -> Result<PromotionResultObject> {
         let redemptions = ctx.data_unchecked::<AppState>().redemptions.clone();
+        let caller = caller(ctx)?.clone();
         let cart = Cart::new("input.cart", &input.cart.into_draft()).map_err(AppError::from)?;
         let order_id = input.order_id;
-        let applied = detached(async move { redemptions.apply(&order_id, &cart).await }).await?;
+        let applied = detached(async move {
+            redemptions
+                .apply(&order_id, &caller.subject, orders_of(&caller), &cart)
+                .await
+        })
+        .await?;
         Ok(PromotionResultObject(applied.cart, applied.redemption))
     }
 
@@ -179,8 +186,9 @@ impl Mutation {
     #[graphql(guard = "Allow(auth::CHECKOUT)")]
     async fn release_redemption(&self, ctx: &Context<'_>, order_id: String) -> Result<RedemptionObject> {
         let redemptions = ctx.data_unchecked::<AppState>().redemptions.clone();
+        let caller = caller(ctx)?.clone();
         Ok(RedemptionObject(
-            detached(async move { redemptions.release(&order_id).await }).await?,
+            detached(async move { redemptions.release(&order_id, orders_of(&caller)).await }).await?,
         ))
     }
 }

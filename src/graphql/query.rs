@@ -83,9 +83,12 @@ impl Query {
     #[graphql(guard = "Allow(auth::ANY)")]
     async fn redemption(&self, ctx: &Context<'_>, order_id: String) -> Result<Option<RedemptionObject>> {
         let state = ctx.data_unchecked::<AppState>();
-        Ok(redemptions::find_latest(&state.db, order_id.trim())
-            .await?
-            .map(RedemptionObject))
+        let caller = super::caller(ctx)?;
+        Ok(
+            redemptions::find_latest(&state.db, order_id.trim(), super::orders_of(caller))
+                .await?
+                .map(RedemptionObject),
+        )
     }
 
     /// The transactional outbox, newest first.

@@ -26,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::outbox::events::{RedeemedPromotion, RedemptionCreated, RedemptionReleased, ReleasedPromotion};
 use crate::outbox::{self, Event, EventType};
 use crate::pricing::{Priced, Pricing};
+pub use crate::store::redemptions::Viewer;
 use crate::store::redemptions::{self, RecordedPromotion, Redemption};
 use crate::store::usage;
 
@@ -65,12 +66,14 @@ enum Outcome {
 }
 
 impl Redemptions {
-    /// Applies the cart's promotions to `order_id` and records their usage.
-    /// Idempotent per order id: a retry with the same cart returns the
-    /// recorded result; another cart is CONFLICT.
+    /// Applies the cart's promotions to `order_id` for the client `subject`
+    /// (the order's owner) and records their usage. Idempotent per order
+    /// id: a retry with the same cart returns the recorded result; another
+    /// cart is CONFLICT; another client's order is NOT_FOUND (it must not
+    /// learn of it), unless `viewer` sees every order.
     #[tracing::instrument(skip_all, fields(order.id = order_id))]
-    pub async fn apply(&self, order_id: &str, cart: &Cart) -> AppResult<Applied> {
-        let result = self.apply_with_retries(order_id, cart).await;
+    pub async fn apply(&self, order_id: &str, subject: &str, viewer: Viewer<'_>, cart: &Cart) -> AppResult<Applied> {
+        let result = self.apply_with_retries(order_id, subject, viewer, cart).await;
         let outcome = match &result {
             Ok(applied) => {
                 for rejected in &applied.cart.rejected {
@@ -90,12 +93,18 @@ impl Redemptions {
         result
     }
 
-    async fn apply_with_retries(&self, order_id: &str, cart: &Cart) -> AppResult<Applied> {
+    async fn apply_with_retries(
+        &self,
+        order_id: &str,
+        subject: &str,
+        viewer: Viewer<'_>,
+        cart: &Cart,
+    ) -> AppResult<Applied> {
         let order_id = identifier("input.orderId", order_id)?;
         // Pools found full so far; each round finds at least one more or ends.
         let mut usage = Usage::default();
         for _ in 0..MAX_ROUNDS {
-            match self.apply_once(&order_id, cart, &mut usage).await? {
+            match self.apply_once(&order_id, subject, viewer, cart, &mut usage).await? {
                 Outcome::Done(applied) => return Ok(*applied),
                 Outcome::Full(pool) => usage.exhaust(&pool),
             }
@@ -105,11 +114,21 @@ impl Redemptions {
         ))
     }
 
-    async fn apply_once(&self, order_id: &str, cart: &Cart, usage: &mut Usage) -> AppResult<Outcome> {
+    async fn apply_once(
+        &self,
+        order_id: &str,
+        subject: &str,
+        viewer: Viewer<'_>,
+        cart: &Cart,
+        usage: &mut Usage,
+    ) -> AppResult<Outcome> {
         let fingerprint = cart.fingerprint();
         let txn = self.db.begin().await?;
         if let Some(existing) = redemptions::claim(&txn, order_id).await? {
             txn.commit().await?;
+            if !viewer.sees(&existing) {
+                return Err(not_this_clients("input.orderId", order_id));
+            }
             if existing.cart_hash != fingerprint {
                 return Err(AppError::Conflict {
                     field: Some("input.orderId".into()),
@@ -131,7 +150,7 @@ impl Redemptions {
                 redemption: None,
             })));
         }
-        let recorded = match self.record(&txn, order_id, cart, &fingerprint, &priced).await {
+        let recorded = match self.record(&txn, order_id, subject, cart, &fingerprint, &priced).await {
             Ok(Ok(redemption)) => txn.commit().await.map(|_| Ok(redemption)).map_err(AppError::from),
             other => other,
         };
@@ -280,6 +299,7 @@ impl Redemptions {
         &self,
         txn: &sea_orm::DatabaseTransaction,
         order_id: &str,
+        subject: &str,
         cart: &Cart,
         fingerprint: &str,
         priced: &Priced,
@@ -322,6 +342,7 @@ impl Redemptions {
             txn,
             id,
             order_id,
+            subject,
             customer,
             fingerprint,
             &priced.cart,
@@ -343,10 +364,11 @@ impl Redemptions {
     }
 
     /// Releases the order's redemption (idempotent): its usage is given back
-    /// and the order id is free again. An order never applied is NOT_FOUND.
+    /// and the order id is free again. An order never applied, or another
+    /// client's (unless `viewer` sees every order), is NOT_FOUND.
     #[tracing::instrument(skip_all, fields(order.id = order_id))]
-    pub async fn release(&self, order_id: &str) -> AppResult<Redemption> {
-        let result = self.release_once(order_id).await;
+    pub async fn release(&self, order_id: &str, viewer: Viewer<'_>) -> AppResult<Redemption> {
+        let result = self.release_once(order_id, viewer).await;
         let outcome = match &result {
             Ok(_) => "released",
             Err(e) => e.code(),
@@ -355,15 +377,15 @@ impl Redemptions {
         result
     }
 
-    async fn release_once(&self, order_id: &str) -> AppResult<Redemption> {
+    async fn release_once(&self, order_id: &str, viewer: Viewer<'_>) -> AppResult<Redemption> {
         let order_id = identifier("orderId", order_id)?;
         let now = Utc::now();
         let txn = self.db.begin().await?;
         redemptions::lock_order(&txn, &order_id).await?;
-        let Some(redemption) = redemptions::release(&txn, &order_id, now).await? else {
-            let latest = redemptions::find_latest(&txn, &order_id).await?;
+        let Some(redemption) = redemptions::release(&txn, &order_id, viewer, now).await? else {
+            let latest = redemptions::find_latest(&txn, &order_id, viewer).await?;
             txn.commit().await?;
-            return latest.ok_or_else(|| AppError::not_found("orderId", format!("no redemption for order {order_id}")));
+            return latest.ok_or_else(|| not_this_clients("orderId", &order_id));
         };
         let payload = RedemptionReleased {
             order_id: order_id.clone(),
@@ -402,4 +424,10 @@ impl Redemptions {
             }
         }
     }
+}
+
+/// NOT_FOUND for an order that does not exist or is another client's: the
+/// same answer, so a client cannot learn of another's orders.
+fn not_this_clients(field: &str, order_id: &str) -> AppError {
+    AppError::not_found(field, format!("no redemption for order {order_id}"))
 }

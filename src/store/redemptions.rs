@@ -38,6 +38,39 @@ pub struct Redemption {
     pub result: PricedCart,
     pub created_at: DateTime<Utc>,
     pub released_at: Option<DateTime<Utc>>,
+    /// The client (token subject) that applied it; None: recorded before
+    /// orders had owners, visible to every client.
+    pub client_subject: Option<String>,
+}
+
+/// Whose orders a caller may see: one client's, or every client's (admin).
+#[derive(Debug, Clone, Copy)]
+pub enum Viewer<'a> {
+    Client(&'a str),
+    Everyone,
+}
+
+impl Viewer<'_> {
+    /// Whether this viewer may see `redemption`.
+    pub fn sees(&self, redemption: &Redemption) -> bool {
+        match self {
+            Viewer::Everyone => true,
+            Viewer::Client(subject) => redemption
+                .client_subject
+                .as_deref()
+                .is_none_or(|owner| owner == *subject),
+        }
+    }
+
+    /// The condition on `redemptions` that keeps what this viewer may see.
+    fn condition(&self) -> sea_orm::Condition {
+        match self {
+            Viewer::Everyone => sea_orm::Condition::all(),
+            Viewer::Client(subject) => sea_orm::Condition::any()
+                .add(redemption::Column::ClientSubject.eq(*subject))
+                .add(redemption::Column::ClientSubject.is_null()),
+        }
+    }
 }
 
 fn decode(row: redemption::Model) -> AppResult<Redemption> {
@@ -65,6 +98,7 @@ fn decode(row: redemption::Model) -> AppResult<Redemption> {
         result,
         created_at: row.created_at,
         released_at: row.released_at,
+        client_subject: row.client_subject,
     })
 }
 
@@ -91,24 +125,35 @@ pub async fn claim(db: &impl ConnectionTrait, order_id: &str) -> AppResult<Optio
         .transpose()
 }
 
-/// The counted (REDEEMED) redemption of an order, if any.
-pub async fn find_redeemed(db: &impl ConnectionTrait, order_id: &str) -> AppResult<Option<Redemption>> {
+/// The counted (REDEEMED) redemption of an order that `viewer` may see, if any.
+pub async fn find_redeemed(
+    db: &impl ConnectionTrait,
+    order_id: &str,
+    viewer: Viewer<'_>,
+) -> AppResult<Option<Redemption>> {
     redemption::Entity::find()
         .filter(redemption::Column::OrderId.eq(order_id))
         .filter(redemption::Column::Status.eq("REDEEMED"))
+        .filter(viewer.condition())
         .one(db)
         .await?
         .map(decode)
         .transpose()
 }
 
-/// The order's current redemption: the counted one, else the latest released one.
-pub async fn find_latest(db: &impl ConnectionTrait, order_id: &str) -> AppResult<Option<Redemption>> {
-    if let Some(r) = find_redeemed(db, order_id).await? {
+/// The order's current redemption that `viewer` may see: the counted one,
+/// else the latest released one.
+pub async fn find_latest(
+    db: &impl ConnectionTrait,
+    order_id: &str,
+    viewer: Viewer<'_>,
+) -> AppResult<Option<Redemption>> {
+    if let Some(r) = find_redeemed(db, order_id, viewer).await? {
         return Ok(Some(r));
     }
     redemption::Entity::find()
         .filter(redemption::Column::OrderId.eq(order_id))
+        .filter(viewer.condition())
         .order_by_desc(redemption::Column::CreatedAt)
         .one(db)
         .await?
@@ -133,6 +178,7 @@ pub async fn insert(
     db: &impl ConnectionTrait,
     id: Uuid,
     order_id: &str,
+    client_subject: &str,
     customer_id: Option<&str>,
     cart_hash: &str,
     result: &PricedCart,
@@ -147,8 +193,8 @@ pub async fn insert(
     // event: a checkout's recording costs one round trip.
     let sql = format!(
         "WITH r AS (
-            INSERT INTO redemptions (id, order_id, customer_id, status, currency, discount_total, cart_hash, result, created_at)
-            VALUES ($1, $2, $3, 'REDEEMED', $4, $5, $6, $7, $8) RETURNING *
+            INSERT INTO redemptions (id, order_id, customer_id, status, currency, discount_total, cart_hash, result, created_at, client_subject)
+            VALUES ($1, $2, $3, 'REDEEMED', $4, $5, $6, $7, $8, $15) RETURNING *
         ), x AS (
             SELECT x.promotion_id, NULLIF(x.coupon_id, '')::uuid AS coupon_id, x.amount
             FROM unnest($9::uuid[], $10::text[], $11::bigint[]) AS x(promotion_id, coupon_id, amount)
@@ -162,7 +208,7 @@ pub async fn insert(
             SELECT usage_take($12::text[], $13::uuid[], $14::text[]) AS taken
         ), o AS ({})
         SELECT r.* FROM r, u",
-        outbox::insert_sql(15)
+        outbox::insert_sql(16)
     );
     let [scopes, owners, customers] = usage::arrays(&pools);
     let mut values: Vec<Value> = vec![
@@ -184,6 +230,7 @@ pub async fn insert(
         scopes,
         owners,
         customers,
+        client_subject.into(),
     ];
     values.extend(event.values());
     let row = match redemption::Entity::find()
@@ -220,15 +267,22 @@ fn counted_pools(applied: impl Iterator<Item = (Uuid, Option<Uuid>)>, customer: 
         .collect()
 }
 
-/// Releases the order's counted redemption: RELEASED, and one use taken
-/// back from each pool it counted in. Returns it, or None.
+/// Releases the order's counted redemption, if `viewer` may see it:
+/// RELEASED, and one use taken back from each pool it counted in. Returns
+/// it, or None.
 #[tracing::instrument(skip_all, fields(order.id = order_id))]
-pub async fn release(db: &impl ConnectionTrait, order_id: &str, now: DateTime<Utc>) -> AppResult<Option<Redemption>> {
+pub async fn release(
+    db: &impl ConnectionTrait,
+    order_id: &str,
+    viewer: Viewer<'_>,
+    now: DateTime<Utc>,
+) -> AppResult<Option<Redemption>> {
     let rows = redemption::Entity::update_many()
         .col_expr(redemption::Column::Status, sea_orm::sea_query::Expr::value("RELEASED"))
         .col_expr(redemption::Column::ReleasedAt, sea_orm::sea_query::Expr::value(now))
         .filter(redemption::Column::OrderId.eq(order_id))
         .filter(redemption::Column::Status.eq("REDEEMED"))
+        .filter(viewer.condition())
         .exec_with_returning(db)
         .await?;
     let Some(row) = rows.into_iter().next() else {

@@ -115,13 +115,18 @@ async fn every_operation_obeys_the_role_matrix_and_refusals_change_nothing() {
     let cart =
         json!({ "currency": "EUR", "lines": [{ "id": "l", "productId": "p", "quantity": 1, "unitPrice": 1000 }] });
     app.wait_until_priced(&cart, 100).await;
-    let applied = app
-        .data(
-            "mutation($c: CartInput!) { applyPromotions(input: {orderId: \"seeded\", cart: $c}) { redemption { orderId } } }",
-            json!({ "c": cart }),
-        )
-        .await;
-    assert_eq!(applied["applyPromotions"]["redemption"]["orderId"], "seeded");
+    // The checkout's own order: it may release it, as admins may any.
+    let (_, applied) = post(
+        &app,
+        Some(&token(Role::Checkout)),
+        "mutation($c: CartInput!) { applyPromotions(input: {orderId: \"seeded\", cart: $c}) { redemption { orderId } } }",
+        json!({ "c": cart }),
+    )
+    .await;
+    assert_eq!(
+        applied["data"]["applyPromotions"]["redemption"]["orderId"], "seeded",
+        "{applied}"
+    );
 
     use Role::{Admin, Checkout, Viewer};
     // (name, document, variables, roles allowed); `{n}` makes inputs unique per attempt.
@@ -730,4 +735,65 @@ async fn coupon_codes_are_listed_to_admins_only_and_looked_up_by_anyone_who_know
             "{role:?} looks up a code it knows: {body}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_order_belongs_to_the_client_that_placed_it() {
+    let app = spawn_app().await;
+    let promotion = app
+        .create_promotion(promotion_input(json!({ "requiresCoupon": true })))
+        .await;
+    app.create_coupon(json!({ "promotionId": promotion, "code": "ONCE", "usageLimit": 1 }))
+        .await;
+    let as_client =
+        |subject: &str| promotions::auth::issue(JWT_SECRET, Role::Checkout, subject, Duration::from_secs(600)).unwrap();
+    let (shop_a, shop_b) = (as_client("shop-a"), as_client("shop-b"));
+    let cart = json!({ "currency": "EUR", "couponCodes": ["ONCE"],
+        "lines": [{ "id": "l1", "productId": "p", "quantity": 1, "unitPrice": 10_000 }] });
+    let apply = "mutation($i: ApplyPromotionsInput!) { applyPromotions(input: $i) { discountTotal redemption { orderId status } } }";
+    let order = json!({ "i": { "orderId": "o-a", "cart": cart } });
+    let (_, body) = post(&app, Some(&shop_a), apply, order.clone()).await;
+    assert_eq!(
+        body["data"]["applyPromotions"]["redemption"]["status"], "REDEEMED",
+        "{body}"
+    );
+
+    // Another client learns nothing of it: the same answers as for an order never placed.
+    let read = "query($o: String!) { redemption(orderId: $o) { orderId status } }";
+    let release = "mutation($o: String!) { releaseRedemption(orderId: $o) { status } }";
+    for order_id in ["o-a", "o-never"] {
+        let (_, body) = post(&app, Some(&shop_b), read, json!({ "o": order_id })).await;
+        assert_eq!(body, json!({ "data": { "redemption": null } }), "{order_id}");
+        let (_, body) = post(&app, Some(&shop_b), release, json!({ "o": order_id })).await;
+        assert_eq!(codes(&body), ["NOT_FOUND"], "{order_id}: {body}");
+        assert_eq!(
+            body["errors"][0]["message"],
+            format!("no redemption for order {order_id}")
+        );
+    }
+    let (_, body) = post(&app, Some(&shop_b), apply, order.clone()).await;
+    assert_eq!(
+        codes(&body),
+        ["NOT_FOUND"],
+        "B does not get A's recorded result: {body}"
+    );
+    // The single-use coupon stayed used: B's release freed nothing.
+    let (_, body) = post(
+        &app,
+        Some(&shop_b),
+        apply,
+        json!({ "i": { "orderId": "o-b", "cart": cart } }),
+    )
+    .await;
+    assert_eq!(body["data"]["applyPromotions"]["discountTotal"], 0, "{body}");
+
+    // Its own client and admins see it; its own client releases it.
+    let (_, body) = post(&app, Some(&shop_a), read, json!({ "o": "o-a" })).await;
+    assert_eq!(body["data"]["redemption"]["status"], "REDEEMED", "{body}");
+    let (_, body) = post(&app, Some(&token(Role::Admin)), read, json!({ "o": "o-a" })).await;
+    assert_eq!(body["data"]["redemption"]["status"], "REDEEMED", "{body}");
+    let (_, body) = post(&app, Some(&shop_a), release, json!({ "o": "o-a" })).await;
+    assert_eq!(body["data"]["releaseRedemption"]["status"], "RELEASED", "{body}");
+    let owner = rows(&app, "SELECT client_subject FROM redemptions WHERE order_id = 'o-a'").await;
+    assert_eq!(owner[0].try_get::<String>("", "client_subject").unwrap(), "shop-a");
 }

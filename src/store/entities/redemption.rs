@@ -16,6 +16,8 @@ pub struct Model {
     pub result: Json,
     pub created_at: DateTimeUtc,
     pub released_at: Option<DateTimeUtc>,
+    /// The token subject that applied it (None: recorded before owners were).
+    pub client_subject: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
