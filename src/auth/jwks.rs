@@ -36,7 +36,10 @@ pub struct Jwks {
 #[derive(Default)]
 struct Keys {
     by_kid: HashMap<String, (DecodingKey, Option<Algorithm>)>,
+    /// The last fetch that succeeded (the keys' age).
     fetched_at: Option<Instant>,
+    /// The last fetch tried, failed or not (the next may come [`MIN_REFRESH`] later).
+    tried_at: Option<Instant>,
 }
 
 impl Jwks {
@@ -65,6 +68,9 @@ impl Jwks {
         let (found, stale) = self.cached(kid);
         let found = match found {
             Some(found) if !stale => Some(found),
+            // An old set: fetched again by one token while the others go on
+            // with the keys in hand.
+            Some(found) if self.fetching.try_lock().is_err() => Some(found),
             _ => {
                 self.refresh().await;
                 self.cached(kid).0
@@ -88,28 +94,22 @@ impl Jwks {
             .keys
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .fetched_at
+            .tried_at
             .is_some_and(|at| at.elapsed() < MIN_REFRESH);
         if recent {
             return;
         }
-        match self.fetch().await {
+        let fetched = self.fetch().await;
+        let mut keys = self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A failed fetch counts too: a provider outage is not retried per token.
+        keys.tried_at = Some(Instant::now());
+        match fetched {
             Ok(by_kid) => {
                 tracing::info!(url = %self.url, keys = by_kid.len(), "JWKS fetched");
-                *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Keys {
-                    by_kid,
-                    fetched_at: Some(Instant::now()),
-                };
+                keys.by_kid = by_kid;
+                keys.fetched_at = keys.tried_at;
             }
-            Err(e) => {
-                tracing::warn!(url = %self.url, error = %e, "JWKS fetch failed; keeping the keys in hand");
-                // Counted as a fetch, so a provider outage is not retried per token.
-                self.keys
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .fetched_at
-                    .get_or_insert_with(Instant::now);
-            }
+            Err(e) => tracing::warn!(url = %self.url, error = %e, "JWKS fetch failed; keeping the keys in hand"),
         }
     }
 
