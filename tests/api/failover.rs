@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::helpers::{
-    Binary, OwnCluster, USAGE_DRIFT_SQL, db_scalar, free_port, fresh_database_url, fresh_prefix, graphql_at,
-    promotion_input, redis_connection, until,
+    Binary, OwnCluster, USAGE_DRIFT_SQL, checkout_at, db_scalar, free_port, fresh_database_url, fresh_prefix,
+    graphql_at, promotion_input, redis_connection, until,
 };
 
 const APPLY: &str = r#"mutation($i: ApplyPromotionsInput!) { applyPromotions(input: $i) {
@@ -75,7 +75,7 @@ async fn a_master_killed_mid_load_loses_no_event_and_exceeds_no_limit() {
     let preview = "query($c: CartInput!) { previewPromotions(cart: $c) { applied { promotionId } } }";
     for port in ports {
         until("both replicas price A and B", Duration::from_secs(5), async || {
-            let r = graphql_at(port, preview, json!({ "c": cart(0) }), None).await;
+            let r = checkout_at(port, preview, json!({ "c": cart(0) }), None).await;
             r["data"]["previewPromotions"]["applied"]
                 .as_array()
                 .is_some_and(|a| a.len() == 2)
@@ -116,7 +116,7 @@ async fn a_master_killed_mid_load_loses_no_event_and_exceeds_no_limit() {
         let port = ports[i % 2];
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire().await.unwrap();
-            graphql_at(
+            checkout_at(
                 port,
                 APPLY,
                 json!({ "i": { "orderId": format!("o-{i}"), "cart": cart(i) } }),
@@ -189,7 +189,7 @@ async fn a_master_killed_mid_load_loses_no_event_and_exceeds_no_limit() {
         }
     }
     until("applies succeed again", Duration::from_secs(20), async || {
-        let r = graphql_at(
+        let r = checkout_at(
             ports[0],
             APPLY,
             json!({ "i": { "orderId": format!("after-{}", uuid::Uuid::now_v7()), "cart": cart(1) } }),

@@ -15,8 +15,8 @@ use tokio::sync::{Mutex, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{
-    Binary, OwnRedis, USAGE_DRIFT_SQL, connect_at, db_scalar, free_port, fresh_database_url, fresh_prefix, get_json_at,
-    graphql_at, next_json, promotion_input, until,
+    Binary, OwnRedis, USAGE_DRIFT_SQL, checkout_at, connect_at, db_scalar, free_port, fresh_database_url, fresh_prefix,
+    get_json_at, graphql_at, next_json, promotion_input, until,
 };
 
 const APPLY: &str = r#"mutation($i: ApplyPromotionsInput!) { applyPromotions(input: $i) {
@@ -64,7 +64,7 @@ async fn three_replicas_keep_applying_exactly_while_their_redis_is_killed_and_re
     let preview = "query($c: CartInput!) { previewPromotions(cart: $c) { applied { promotionId } } }";
     for port in ports {
         until("every replica prices A", Duration::from_secs(5), async || {
-            let r = graphql_at(port, preview, json!({ "c": cart(0) }), None).await;
+            let r = checkout_at(port, preview, json!({ "c": cart(0) }), None).await;
             r["data"]["previewPromotions"]["applied"]
                 .as_array()
                 .is_some_and(|a| a.len() == 1)
@@ -87,7 +87,7 @@ async fn three_replicas_keep_applying_exactly_while_their_redis_is_killed_and_re
         let port = ports[i % 3];
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire().await.unwrap();
-            graphql_at(
+            checkout_at(
                 port,
                 APPLY,
                 json!({ "i": { "orderId": format!("o-{i}"), "cart": cart(i) } }),
@@ -149,7 +149,7 @@ async fn three_replicas_keep_applying_exactly_while_their_redis_is_killed_and_re
         "usage counts equal the redemptions"
     );
     // After the recovery Redis is seeded from PostgreSQL: the pool is full.
-    let after = graphql_at(
+    let after = checkout_at(
         ports[1],
         APPLY,
         json!({ "i": { "orderId": "after", "cart": cart(7) } }),
@@ -178,7 +178,10 @@ async fn a_replica_started_without_redis_serves_degraded_and_connects_when_redis
     let database_url = fresh_database_url().await;
     let prefix = fresh_prefix();
     let port = free_port();
-    let _replica = Binary::start(&database_url, &prefix, port, true, &[("REDIS_URL", url.as_str())]).await;
+    // Admins are let through the rate limit while Redis is away, to set up
+    // the promotion (by default they are refused then: tests/api/security.rs).
+    let env = [("REDIS_URL", url.as_str()), ("RATE_LIMIT_FAIL_CLOSED", "viewer")];
+    let _replica = Binary::start(&database_url, &prefix, port, true, &env).await;
     let (status, ready) = get_json_at(port, "/health/ready").await;
     assert_eq!((status, ready["status"].as_str()), (200, Some("degraded")), "{ready}");
     // A dashboard watching from the start sees what happened while Redis was away.
@@ -193,12 +196,12 @@ async fn a_replica_started_without_redis_serves_degraded_and_connects_when_redis
     assert!(created.get("errors").is_none(), "{created}");
     let preview = "query($c: CartInput!) { previewPromotions(cart: $c) { discountTotal } }";
     until("the replica prices A", Duration::from_secs(5), async || {
-        graphql_at(port, preview, json!({ "c": cart(1) }), None).await["data"]["previewPromotions"]["discountTotal"]
+        checkout_at(port, preview, json!({ "c": cart(1) }), None).await["data"]["previewPromotions"]["discountTotal"]
             == 1000
     })
     .await;
     let order = |id: &str, i: usize| json!({ "i": { "orderId": id, "cart": cart(i) } });
-    let first = graphql_at(port, APPLY, order("o-1", 1), None).await;
+    let first = checkout_at(port, APPLY, order("o-1", 1), None).await;
     assert!(
         !first["data"]["applyPromotions"]["redemption"].is_null(),
         "applied without Redis: {first}"
@@ -240,9 +243,9 @@ async fn a_replica_started_without_redis_serves_degraded_and_connects_when_redis
         "the redemption made while Redis was away reaches the subscription: {seen:?}"
     );
     // Redis counts again, seeded from PostgreSQL's 1: one use left.
-    let second = graphql_at(port, APPLY, order("o-2", 2), None).await;
+    let second = checkout_at(port, APPLY, order("o-2", 2), None).await;
     assert!(!second["data"]["applyPromotions"]["redemption"].is_null(), "{second}");
-    let third = graphql_at(port, APPLY, order("o-3", 3), None).await;
+    let third = checkout_at(port, APPLY, order("o-3", 3), None).await;
     assert!(third["data"]["applyPromotions"]["redemption"].is_null(), "{third}");
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{prefix}*:n:*"))

@@ -750,6 +750,7 @@ async fn an_order_belongs_to_the_client_that_placed_it() {
     let (shop_a, shop_b) = (as_client("shop-a"), as_client("shop-b"));
     let cart = json!({ "currency": "EUR", "couponCodes": ["ONCE"],
         "lines": [{ "id": "l1", "productId": "p", "quantity": 1, "unitPrice": 10_000 }] });
+    app.wait_until_priced(&cart, 1000).await;
     let apply = "mutation($i: ApplyPromotionsInput!) { applyPromotions(input: $i) { discountTotal redemption { orderId status } } }";
     let order = json!({ "i": { "orderId": "o-a", "cart": cart } });
     let (_, body) = post(&app, Some(&shop_a), apply, order.clone()).await;

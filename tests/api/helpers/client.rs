@@ -38,6 +38,16 @@ pub async fn graphql_at(port: u16, query: &str, variables: Value, traceparent: O
     post_graphql(request, query, variables).await
 }
 
+/// POSTs a GraphQL document as the checkout (role checkout) to a binary on
+/// `port`, with a `traceparent` when given; the whole JSON response.
+pub async fn checkout_at(port: u16, query: &str, variables: Value, traceparent: Option<&str>) -> Value {
+    let mut request = client_with(Some(&token(Role::Checkout))).post(format!("http://127.0.0.1:{port}/graphql"));
+    if let Some(tp) = traceparent {
+        request = request.header("traceparent", tp);
+    }
+    post_graphql(request, query, variables).await
+}
+
 /// GETs `path` as admin from a binary on `port`: its status and JSON body
 /// (null when not JSON).
 pub async fn get_json_at(port: u16, path: &str) -> (u16, Value) {
