@@ -104,7 +104,7 @@ fn bench(c: &mut Criterion) {
     let cart = cart();
     let mut group = c.benchmark_group("evaluate_20_lines");
     for n in [100u128, 1_000, 10_000, 100_000] {
-        let snapshot = Snapshot::new((0..n).map(promotion).collect(), HashMap::new(), now);
+        let snapshot = Snapshot::new((0..n).map(promotion), HashMap::new());
         group.bench_with_input(BenchmarkId::from_parameter(n), &snapshot, |b, snapshot| {
             b.iter(|| {
                 evaluate(&Evaluation {

@@ -13,8 +13,8 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 use crate::error::{AppError, AppResult};
 use crate::outbox::events::Expiry;
 use crate::outbox::{self, Event, EventType};
+use crate::store;
 use crate::store::expiry::{self as due, Due};
-use crate::store::{self, Change};
 
 /// Rows handled per statement.
 const BATCH: i64 = 500;
@@ -57,9 +57,6 @@ pub async fn expire(db: &DatabaseConnection, now: DateTime<Utc>) -> AppResult<Ex
             now,
         )
         .await?;
-    }
-    if !campaigns.is_empty() {
-        store::notify_change(&txn, Change::Promotions).await?;
     }
     txn.commit().await?;
     Ok(Expired {

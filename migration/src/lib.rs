@@ -24,6 +24,7 @@ mod m20261206_000013_hold_back_outbox_aggregates;
 mod m20261206_000014_usage_deltas;
 mod m20261206_000015_reopen_expiries;
 mod m20261206_000016_redemption_owner;
+mod m20261207_000017_pricing_changes;
 
 /// Applies the migrations in order; `serve` and `migrate` run it.
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000014_usage_deltas::Migration),
             Box::new(m20261206_000015_reopen_expiries::Migration),
             Box::new(m20261206_000016_redemption_owner::Migration),
+            Box::new(m20261207_000017_pricing_changes::Migration),
         ]
     }
 }

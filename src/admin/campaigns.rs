@@ -8,7 +8,6 @@ use crate::domain::campaign::{Campaign, CampaignDefinition, CampaignStatus};
 use crate::error::{AppError, AppResult};
 use crate::outbox::{self, Event, EventType};
 use crate::store::campaigns as repo;
-use crate::store::{self, Change};
 
 fn not_found(id: Uuid) -> AppError {
     AppError::not_found("id", format!("no campaign with id {id}"))
@@ -26,7 +25,6 @@ pub async fn create(db: &DatabaseConnection, def: &CampaignDefinition) -> AppRes
         now,
     )
     .await?;
-    store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(campaign)
 }
@@ -38,7 +36,6 @@ pub async fn update(db: &DatabaseConnection, id: Uuid, def: &CampaignDefinition)
     let txn = db.begin().await?;
     let campaign = repo::update(&txn, id, def, now).await?.ok_or_else(|| not_found(id))?;
     outbox::enqueue(&txn, Event::new(EventType::CampaignUpdated, id, &campaign)?, now).await?;
-    store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(campaign)
 }
@@ -59,7 +56,6 @@ pub async fn set_status(db: &DatabaseConnection, id: Uuid, status: CampaignStatu
         .await?
         .ok_or_else(|| not_found(id))?;
     outbox::enqueue(&txn, Event::new(EventType::CampaignStatusChanged, id, &campaign)?, now).await?;
-    store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(campaign)
 }

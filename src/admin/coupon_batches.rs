@@ -26,8 +26,8 @@ use crate::domain::code_pattern::{BatchDefinition, CodePattern};
 use crate::error::{AppError, AppResult};
 use crate::outbox::events::CouponBatchFinished;
 use crate::outbox::{self, Event, EventType};
+use crate::store::changes;
 use crate::store::coupon_batches::{self as repo, Batch, BatchStatus};
-use crate::store::{self, Change};
 
 /// Most codes generated inside the request.
 pub const INLINE_MAX: i32 = 10_000;
@@ -82,7 +82,7 @@ pub async fn generate_chunk(
         )
     });
     let batch = repo::advance(db, batch.id, inserted, error, lease).await?;
-    store::notify_change(db, Change::Coupons).await?;
+    changes::notify_coupons(db, None).await?;
     if let Some(finished_at) = batch.finished_at {
         let event_type = if batch.status == BatchStatus::Done {
             EventType::CouponBatchCompleted

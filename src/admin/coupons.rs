@@ -8,7 +8,7 @@ use crate::domain::coupon::{Coupon, CouponDefinition, TermsUpdate, normalize_cod
 use crate::domain::promotion::Scope;
 use crate::error::{AppError, AppResult};
 use crate::outbox::{self, Event, EventType};
-use crate::store::{self, Change};
+use crate::store::changes;
 use crate::store::{coupons as repo, promotions};
 
 /// Checks that `input.promotionId` names a CART promotion (coupons unlock only those).
@@ -34,7 +34,7 @@ pub async fn create(db: &DatabaseConnection, promotion_id: Uuid, def: &CouponDef
     check_cart_promotion(&txn, promotion_id).await?;
     let coupon = repo::insert(&txn, Uuid::now_v7(), promotion_id, def, now).await?;
     outbox::enqueue(&txn, Event::new(EventType::CouponCreated, coupon.id, &coupon)?, now).await?;
-    store::notify_change(&txn, Change::Coupons).await?;
+    changes::notify_coupons(&txn, Some(&coupon.definition.code)).await?;
     txn.commit().await?;
     Ok(coupon)
 }
@@ -54,7 +54,7 @@ pub async fn set_active(db: &DatabaseConnection, code: &str, active: bool) -> Ap
         EventType::CouponDeactivated
     };
     outbox::enqueue(&txn, Event::new(event_type, coupon.id, &coupon)?, now).await?;
-    store::notify_change(&txn, Change::Coupons).await?;
+    changes::notify_coupons(&txn, Some(&coupon.definition.code)).await?;
     txn.commit().await?;
     Ok(coupon)
 }
@@ -75,7 +75,7 @@ pub async fn update(db: &DatabaseConnection, code: &str, update: &TermsUpdate) -
     let def = current.definition.updated(update).map_err(|e| e.under("input"))?;
     let coupon = repo::update_terms(&txn, current.id, &def).await?;
     outbox::enqueue(&txn, Event::new(EventType::CouponUpdated, coupon.id, &coupon)?, now).await?;
-    store::notify_change(&txn, Change::Coupons).await?;
+    changes::notify_coupons(&txn, Some(&coupon.definition.code)).await?;
     txn.commit().await?;
     Ok(coupon)
 }

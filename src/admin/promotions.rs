@@ -7,7 +7,6 @@ use uuid::Uuid;
 use crate::domain::promotion::{Promotion, PromotionDefinition};
 use crate::error::{AppError, AppResult};
 use crate::outbox::{self, Event, EventType};
-use crate::store::{self, Change};
 use crate::store::{campaigns, promotions as repo};
 
 fn not_found(id: Uuid) -> AppError {
@@ -37,7 +36,6 @@ pub async fn create(db: &DatabaseConnection, def: &PromotionDefinition) -> AppRe
         now,
     )
     .await?;
-    store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(promotion)
 }
@@ -50,7 +48,6 @@ pub async fn update(db: &DatabaseConnection, id: Uuid, def: &PromotionDefinition
     check_campaign(&txn, def).await?;
     let promotion = repo::replace(&txn, id, def, now).await?.ok_or_else(|| not_found(id))?;
     outbox::enqueue(&txn, Event::new(EventType::PromotionUpdated, id, &promotion)?, now).await?;
-    store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(promotion)
 }
@@ -69,7 +66,6 @@ pub async fn set_active(db: &DatabaseConnection, id: Uuid, active: bool) -> AppR
         EventType::PromotionDeactivated
     };
     outbox::enqueue(&txn, Event::new(event_type, id, &promotion)?, now).await?;
-    store::notify_change(&txn, Change::Promotions).await?;
     txn.commit().await?;
     Ok(promotion)
 }

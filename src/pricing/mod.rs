@@ -1,18 +1,21 @@
 //! Pricing carts for the checkout: the promotion snapshot, the coupon cache
 //! and the evaluation call. The hot path reads no promotion from PostgreSQL:
-//! it uses the snapshot, rebuilt when any replica changes a promotion or
-//! campaign (PostgreSQL NOTIFY sent in the change's transaction) and every
-//! [`REFRESH_EVERY`] as a safety net. Coupons are read by code (unique
+//! it uses the snapshot, which the `snapshot-refresh` worker
+//! ([`crate::workers::snapshot`]) keeps fresh by reloading what each change
+//! notification names ([`Pricing::apply`]), and wholly only when a change
+//! may have been missed ([`Pricing::reload`]). Both build the next version
+//! off the async workers and swap it in. Coupons are read by code (unique
 //! index) through a short-lived cache that changes invalidate.
 
 pub mod snapshot;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc, Weekday};
-use sea_orm::{AccessMode, ConnectionTrait, DatabaseConnection, IsolationLevel, TransactionTrait};
+use sea_orm::{AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, IsolationLevel, TransactionTrait};
 use uuid::Uuid;
 
 use crate::domain::cart::Cart;
@@ -20,23 +23,28 @@ use crate::domain::coupon::{Coupon, normalize_code};
 use crate::domain::engine::{self, Evaluation, PricedCart, SubmittedCoupon};
 use crate::domain::promotion::DayOfWeek;
 use crate::domain::promotion::Promotion;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::limits::{self, Counters, Usage, limited, pools_of};
-use crate::store::{campaigns, coupons, promotions};
+use crate::store::{campaigns, changes, coupons, promotions};
 use snapshot::Snapshot;
 
-/// Safety-net rebuild period, should a notification be missed.
-pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
 /// How long a coupon (or its absence) stays cached.
 const COUPON_TTL: Duration = Duration::from_secs(10);
 /// Most cached coupon codes.
 const COUPON_CACHE_SIZE: u64 = 100_000;
+/// Most promotions read per statement (a full load's page, an update's chunk).
+const LOAD_BATCH: usize = 5_000;
 
 /// The pricing service, shared by all requests.
 pub struct Pricing {
     db: DatabaseConnection,
     counters: Counters,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Held while a next version is built: one builder at a time, so that
+    /// none overwrites another's version.
+    builder: tokio::sync::Mutex<()>,
+    /// How many full reloads ran (the first load included).
+    full_reloads: AtomicU64,
     coupons: moka::sync::Cache<String, Option<Arc<Coupon>>>,
     time_zone: chrono_tz::Tz,
 }
@@ -78,6 +86,8 @@ impl Pricing {
             db,
             counters,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            builder: tokio::sync::Mutex::new(()),
+            full_reloads: AtomicU64::new(0),
             coupons: moka::sync::Cache::builder()
                 .max_capacity(COUPON_CACHE_SIZE)
                 .time_to_live(COUPON_TTL)
@@ -101,28 +111,113 @@ impl Pricing {
             .clone()
     }
 
-    /// Rebuilds the snapshot from PostgreSQL and swaps it in. Promotions and
-    /// campaigns are read in one snapshot of the database, so that every
-    /// loaded promotion finds its campaign's state as of the same instant.
+    /// Loads every live promotion and campaign and swaps in a snapshot of
+    /// them, for when changes may have been missed. Read in one snapshot of
+    /// the database (so every promotion finds its campaign as of the same
+    /// instant, and the pricing version says what is in), page by page into
+    /// the current version: a promotion that did not change stays shared,
+    /// so a reload holds little more memory than the snapshot itself.
     #[tracing::instrument(skip_all)]
     pub async fn reload(&self) -> AppResult<()> {
+        let _builder = self.builder.lock().await;
         let now = Utc::now();
-        let txn = self
+        let txn = self.read_only().await?;
+        let version = changes::version(&txn).await?;
+        let campaigns = campaigns::states(&txn, None).await?;
+        let mut next = Snapshot::clone(&self.snapshot());
+        let mut seen = HashSet::with_capacity(next.len());
+        let mut after = None;
+        loop {
+            let page = promotions::live_page(&txn, now, after, LOAD_BATCH as u64).await?;
+            let last_page = page.len() < LOAD_BATCH;
+            after = page.last().map(|p| p.id);
+            seen.extend(page.iter().map(|p| p.id));
+            next = off_the_workers(next, move |next| page.into_iter().for_each(|p| next.upsert(p))).await?;
+            if last_page {
+                break;
+            }
+        }
+        txn.commit().await?;
+        let next = off_the_workers(next, move |next| {
+            let gone: Vec<Uuid> = next.ids().filter(|id| !seen.contains(id)).collect();
+            gone.into_iter().for_each(|id| next.remove(id));
+            next.set_campaigns(campaigns);
+            next.set_version(version);
+        })
+        .await?;
+        tracing::info!(promotions = next.len(), version, "pricing snapshot reloaded in full");
+        self.swap(next);
+        self.full_reloads.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Reloads these promotions and campaigns (what notifications up to
+    /// `version` named) into a new version of the snapshot and swaps it in.
+    /// A campaign that ENDED takes its promotions out with it.
+    #[tracing::instrument(skip_all, fields(promotions = changed.len(), campaigns = campaign_ids.len()))]
+    pub async fn apply(&self, changed: &[Uuid], campaign_ids: &[Uuid], version: i64) -> AppResult<()> {
+        let _builder = self.builder.lock().await;
+        let now = Utc::now();
+        let txn = self.read_only().await?;
+        let mut states = std::collections::HashMap::new();
+        for chunk in campaign_ids.chunks(LOAD_BATCH) {
+            states.extend(campaigns::states(&txn, Some(chunk)).await?);
+        }
+        let ended: Vec<Uuid> = campaign_ids
+            .iter()
+            .filter(|c| !states.contains_key(c))
+            .copied()
+            .collect();
+        let mut ids = changed.to_vec();
+        for chunk in ended.chunks(LOAD_BATCH) {
+            ids.extend(promotions::ids_in_campaigns(&txn, chunk).await?);
+        }
+        let mut live = Vec::new();
+        for chunk in ids.chunks(LOAD_BATCH) {
+            live.extend(promotions::live_of(&txn, now, chunk).await?);
+        }
+        txn.commit().await?;
+        let campaign_ids = campaign_ids.to_vec();
+        let next = off_the_workers(Snapshot::clone(&self.snapshot()), move |next| {
+            let live_ids: HashSet<Uuid> = live.iter().map(|p| p.id).collect();
+            ids.into_iter()
+                .filter(|id| !live_ids.contains(id))
+                .for_each(|id| next.remove(id));
+            live.into_iter().for_each(|p| next.upsert(p));
+            for id in campaign_ids {
+                next.set_campaign(id, states.get(&id).copied());
+            }
+            next.set_version(next.version().max(version));
+        })
+        .await?;
+        self.swap(next);
+        Ok(())
+    }
+
+    /// How many full reloads ran, the first load included.
+    pub fn full_reloads(&self) -> u64 {
+        self.full_reloads.load(Ordering::Relaxed)
+    }
+
+    async fn read_only(&self) -> AppResult<DatabaseTransaction> {
+        Ok(self
             .db
             .begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly))
-            .await?;
-        let live = promotions::load_live(&txn, now).await?;
-        let campaigns: HashMap<Uuid, engine::CampaignState> = campaigns::load_states(&txn).await?;
-        txn.commit().await?;
-        let fresh = Arc::new(Snapshot::new(live, campaigns, now));
-        tracing::debug!(promotions = fresh.len(), "snapshot rebuilt");
-        *self.snapshot.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = fresh;
-        Ok(())
+            .await?)
+    }
+
+    fn swap(&self, next: Snapshot) {
+        *self.snapshot.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(next);
     }
 
     /// Drops every cached coupon.
     pub fn forget_coupons(&self) {
         self.coupons.invalidate_all();
+    }
+
+    /// Drops the cached coupon of `code` (as stored: normalised).
+    pub fn forget_coupon(&self, code: &str) {
+        self.coupons.invalidate(code);
     }
 
     async fn coupon(&self, db: &impl ConnectionTrait, code: &str) -> AppResult<Option<Arc<Coupon>>> {
@@ -228,4 +323,18 @@ impl Pricing {
             coupons,
         }
     }
+}
+
+/// Runs `change` on `snapshot` on a blocking thread, so that building a
+/// version never holds up the async workers that serve requests.
+async fn off_the_workers(
+    mut snapshot: Snapshot,
+    change: impl FnOnce(&mut Snapshot) + Send + 'static,
+) -> AppResult<Snapshot> {
+    tokio::task::spawn_blocking(move || {
+        change(&mut snapshot);
+        snapshot
+    })
+    .await
+    .map_err(|e| AppError::internal_from("building the next pricing snapshot failed", e))
 }

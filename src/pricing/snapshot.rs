@@ -1,56 +1,53 @@
-//! The in-memory snapshot of switched-on promotions, indexed by product,
-//! category and brand (plus the untargeted ones), so that finding a cart's
+//! The in-memory snapshot of live promotions, indexed by product, category
+//! and brand (plus the untargeted ones), so that finding a cart's
 //! candidates costs a few hash look-ups per line, whatever the number of
-//! promotions. Built from PostgreSQL off the hot path, then swapped in whole.
+//! promotions.
+//!
+//! Its maps are persistent ([`imbl`]): a clone costs nothing and shares
+//! everything, and a change copies only the entries it touches. So a
+//! change to one promotion makes a new version at the cost of that
+//! promotion's index entries, while requests keep reading the version they
+//! hold. The usage counts of the promotions it holds are those of their
+//! last change: pricing reads live counts ([`crate::limits`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::cart::Cart;
 use crate::domain::engine::{CampaignState, Offer};
-use crate::domain::promotion::Promotion;
+use crate::domain::promotion::{Promotion, Target};
 
-/// Promotions and campaigns as of one load.
-#[derive(Default)]
+/// The ids of one index entry, sorted.
+type Ids = Arc<[Uuid]>;
+/// An index: a product, category or brand id to the promotions targeting it.
+type Index = imbl::HashMap<String, Ids>;
+
+/// Live promotions and the campaigns they name, as of one pricing version.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
-    promotions: Vec<Promotion>,
-    campaigns: HashMap<Uuid, CampaignState>,
-    by_id: HashMap<Uuid, usize>,
-    by_product: HashMap<String, Vec<usize>>,
-    by_category: HashMap<String, Vec<usize>>,
-    by_brand: HashMap<String, Vec<usize>>,
-    untargeted: Vec<usize>,
-    /// When it was loaded.
-    pub loaded_at: Option<DateTime<Utc>>,
+    promotions: imbl::HashMap<Uuid, Arc<Promotion>>,
+    /// Every campaign that is not ENDED (an ENDED one's promotions are not
+    /// live; a promotion naming an unknown campaign is never a candidate).
+    campaigns: imbl::HashMap<Uuid, CampaignState>,
+    by_product: Index,
+    by_category: Index,
+    by_brand: Index,
+    untargeted: Ids,
+    /// Every pricing change up to this version is in
+    /// ([`crate::store::changes`]).
+    version: i64,
 }
 
 impl Snapshot {
-    /// Indexes `promotions` (switched on, not over) and their `campaigns`.
-    pub fn new(promotions: Vec<Promotion>, campaigns: HashMap<Uuid, CampaignState>, loaded_at: DateTime<Utc>) -> Self {
-        let mut snapshot = Snapshot {
-            campaigns,
-            loaded_at: Some(loaded_at),
-            ..Default::default()
-        };
-        for (i, p) in promotions.iter().enumerate() {
-            snapshot.by_id.insert(p.id, i);
-            let t = &p.definition.target;
-            if !t.is_targeted() {
-                snapshot.untargeted.push(i);
-            }
-            for (index, values) in [
-                (&mut snapshot.by_product, &t.product_ids),
-                (&mut snapshot.by_category, &t.category_ids),
-                (&mut snapshot.by_brand, &t.brand_ids),
-            ] {
-                for value in values {
-                    index.entry(value.clone()).or_default().push(i);
-                }
-            }
+    /// A snapshot of these promotions and campaigns, at version 0.
+    pub fn new(promotions: impl IntoIterator<Item = Promotion>, campaigns: HashMap<Uuid, CampaignState>) -> Self {
+        let mut snapshot = Snapshot::default();
+        for promotion in promotions {
+            snapshot.upsert(promotion);
         }
-        snapshot.promotions = promotions;
+        snapshot.set_campaigns(campaigns);
         snapshot
     }
 
@@ -64,48 +61,150 @@ impl Snapshot {
         self.promotions.is_empty()
     }
 
-    fn offer_at(&self, i: usize) -> Offer<'_> {
-        let promotion = &self.promotions[i];
+    /// The pricing version it reflects.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+
+    /// The ids of the promotions it holds.
+    pub fn ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.promotions.keys().copied()
+    }
+
+    fn offer_of<'a>(&'a self, promotion: &'a Promotion) -> Offer<'a> {
         Offer {
             promotion,
             campaign: promotion.definition.campaign_id.and_then(|c| self.campaigns.get(&c)),
         }
     }
 
-    /// Ids of the promotions with a usage limit (total or per customer).
-    pub fn limited_promotions(&self) -> Vec<Uuid> {
-        self.promotions
-            .iter()
-            .filter(|p| p.definition.total_usage_limit.is_some() || p.definition.usage_limit_per_customer.is_some())
-            .map(|p| p.id)
-            .collect()
-    }
-
-    /// A promotion by id, if switched on and not over.
+    /// A promotion by id, if live.
     pub fn offer(&self, id: Uuid) -> Option<Offer<'_>> {
-        self.by_id.get(&id).map(|i| self.offer_at(*i))
+        self.promotions.get(&id).map(|p| self.offer_of(p))
     }
 
     /// The promotions that could discount some line of `cart`: untargeted,
     /// or targeted at one of its products, categories or brands. The engine
     /// decides the rest (windows, exclusions, conditions).
     pub fn offers_for(&self, cart: &Cart) -> Vec<Offer<'_>> {
-        let mut hits: Vec<usize> = self.untargeted.clone();
+        let mut hits: Vec<Uuid> = self.untargeted.to_vec();
         for line in &cart.lines {
-            if let Some(ids) = self.by_product.get(&line.product_id) {
-                hits.extend(ids);
-            }
-            for category in &line.category_ids {
-                if let Some(ids) = self.by_category.get(category) {
-                    hits.extend(ids);
+            let keys = [
+                (&self.by_product, Some(&line.product_id)),
+                (&self.by_brand, line.brand_id.as_ref()),
+            ]
+            .into_iter()
+            .chain(line.category_ids.iter().map(|c| (&self.by_category, Some(c))));
+            for (index, key) in keys {
+                if let Some(ids) = key.and_then(|k| index.get(k.as_str())) {
+                    hits.extend(ids.iter());
                 }
-            }
-            if let Some(ids) = line.brand_id.as_ref().and_then(|b| self.by_brand.get(b)) {
-                hits.extend(ids);
             }
         }
         hits.sort_unstable();
         hits.dedup();
-        hits.into_iter().map(|i| self.offer_at(i)).collect()
+        hits.iter().filter_map(|id| self.offer(*id)).collect()
     }
+
+    /// Puts `promotion` in, in place of its previous version if any; one
+    /// equal to the one held is left as it is (shared with older versions).
+    pub fn upsert(&mut self, promotion: Promotion) {
+        let old = self.promotions.get(&promotion.id).cloned();
+        if old.as_deref() == Some(&promotion) {
+            return;
+        }
+        let retarget = old
+            .as_deref()
+            .is_none_or(|old| !same_index_keys(&old.definition.target, &promotion.definition.target));
+        if retarget {
+            if let Some(old) = &old {
+                self.unindex(old);
+            }
+            self.index(&promotion);
+        }
+        self.promotions.insert(promotion.id, Arc::new(promotion));
+    }
+
+    /// Takes the promotion `id` out, if held.
+    pub fn remove(&mut self, id: Uuid) {
+        if let Some(old) = self.promotions.remove(&id) {
+            self.unindex(&old);
+        }
+    }
+
+    /// Sets a campaign's state; None: ENDED or gone.
+    pub fn set_campaign(&mut self, id: Uuid, state: Option<CampaignState>) {
+        match state {
+            Some(state) => self.campaigns.insert(id, state),
+            None => self.campaigns.remove(&id),
+        };
+    }
+
+    /// Replaces every campaign's state.
+    pub fn set_campaigns(&mut self, campaigns: HashMap<Uuid, CampaignState>) {
+        self.campaigns = campaigns.into_iter().collect();
+    }
+
+    /// Records that every change up to `version` is in.
+    pub fn set_version(&mut self, version: i64) {
+        self.version = version;
+    }
+
+    fn index(&mut self, promotion: &Promotion) {
+        let id = promotion.id;
+        let target = &promotion.definition.target;
+        if !target.is_targeted() {
+            self.untargeted = with(Some(&self.untargeted), id);
+        }
+        for (index, keys) in self.indexes_mut(target) {
+            for key in keys {
+                let ids = with(index.get(key.as_str()), id);
+                index.insert(key.clone(), ids);
+            }
+        }
+    }
+
+    fn unindex(&mut self, promotion: &Promotion) {
+        let id = promotion.id;
+        let target = &promotion.definition.target;
+        if !target.is_targeted() {
+            self.untargeted = without(&self.untargeted, id).unwrap_or_default();
+        }
+        for (index, keys) in self.indexes_mut(target) {
+            for key in keys {
+                match index.get(key.as_str()).and_then(|ids| without(ids, id)) {
+                    Some(ids) => index.insert(key.clone(), ids),
+                    None => index.remove(key.as_str()),
+                };
+            }
+        }
+    }
+
+    fn indexes_mut<'a>(&'a mut self, target: &'a Target) -> [(&'a mut Index, &'a [String]); 3] {
+        [
+            (&mut self.by_product, &target.product_ids),
+            (&mut self.by_category, &target.category_ids),
+            (&mut self.by_brand, &target.brand_ids),
+        ]
+    }
+}
+
+/// Whether two targets sit under the same index entries.
+fn same_index_keys(a: &Target, b: &Target) -> bool {
+    a.product_ids == b.product_ids && a.category_ids == b.category_ids && a.brand_ids == b.brand_ids
+}
+
+/// `ids` with `id` (kept sorted).
+fn with(ids: Option<&Ids>, id: Uuid) -> Ids {
+    let mut ids = ids.map(|ids| ids.to_vec()).unwrap_or_default();
+    if let Err(at) = ids.binary_search(&id) {
+        ids.insert(at, id);
+    }
+    ids.into()
+}
+
+/// `ids` without `id`; None when nothing is left.
+fn without(ids: &Ids, id: Uuid) -> Option<Ids> {
+    let left: Vec<Uuid> = ids.iter().copied().filter(|i| *i != id).collect();
+    (!left.is_empty()).then(|| left.into())
 }

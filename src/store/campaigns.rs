@@ -195,12 +195,17 @@ pub async fn usage(db: &impl ConnectionTrait, id: Uuid) -> AppResult<(i64, i64)>
     Ok((row.try_get("", "redemptions")?, row.try_get("", "discount")?))
 }
 
-/// The state of every campaign that is not ENDED, for the pricing snapshot.
-pub async fn load_states(
+/// The state of the campaigns that are not ENDED, for the pricing snapshot:
+/// all of them, or those of `ids` (the others are ENDED or gone).
+pub async fn states(
     db: &impl ConnectionTrait,
+    ids: Option<&[Uuid]>,
 ) -> AppResult<std::collections::HashMap<Uuid, crate::domain::engine::CampaignState>> {
-    Entity::find()
-        .filter(Column::Status.ne("ENDED"))
+    let mut select = Entity::find().filter(Column::Status.ne("ENDED"));
+    if let Some(ids) = ids {
+        select = select.filter(Column::Id.is_in(ids.iter().copied()));
+    }
+    select
         .all(db)
         .await?
         .into_iter()

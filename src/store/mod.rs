@@ -4,6 +4,7 @@
 //! and turn a row that does not decode into an error naming it.
 
 pub mod campaigns;
+pub mod changes;
 pub mod coupon_batches;
 pub mod coupons;
 pub mod entities;
@@ -81,41 +82,6 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// How many migrations this binary knows that the database has not applied.
 pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, DbErr> {
     Ok(Migrator::get_pending_migrations(db).await?.len())
-}
-
-/// The NOTIFY channel on which changes that invalidate the pricing
-/// snapshot or the coupon cache are announced.
-pub const CHANGES_CHANNEL: &str = "promotions_changed";
-
-/// What changed, as the NOTIFY payload says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    /// A promotion or campaign: rebuild the snapshot.
-    Promotions,
-    /// A coupon: drop cached coupons.
-    Coupons,
-}
-
-impl Change {
-    /// The payload text.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Change::Promotions => "promotions",
-            Change::Coupons => "coupons",
-        }
-    }
-}
-
-/// Announces `change` from inside the caller's transaction: PostgreSQL
-/// delivers it to every listening replica on commit, and never on rollback.
-pub async fn notify_change(db: &impl ConnectionTrait, change: Change) -> Result<(), DbErr> {
-    db.execute_raw(sea_orm::Statement::from_sql_and_values(
-        sea_orm::DbBackend::Postgres,
-        "SELECT pg_notify($1, $2)",
-        [CHANGES_CHANNEL.into(), change.as_str().into()],
-    ))
-    .await
-    .map(|_| ())
 }
 
 /// A unique index the API reports as CONFLICT on an input field.

@@ -30,5 +30,6 @@ mod redis_outage;
 mod relay;
 mod schema;
 mod security;
+mod snapshot;
 mod subscriptions;
 mod unicode;

@@ -8,9 +8,9 @@ use super::promotion::PromotionObject;
 use crate::domain::cart::{Cart, CartDraft, CustomerDraft, LineDraft};
 use crate::domain::engine::{self, PricedCart};
 use crate::error::AppResult;
+use crate::graphql::loaders::Loaders;
 use crate::graphql::scalars::Long;
 use crate::state::AppState;
-use crate::store::promotions;
 use crate::store::redemptions::Redemption;
 
 // Also read straight from a request's JSON by the compiled preview
@@ -216,13 +216,13 @@ impl AppliedPromotion<'_> {
     async fn promotion_id(&self) -> ID {
         ID(self.0.promotion_id.to_string())
     }
-    /// The promotion as it is now (from the snapshot, else the database).
+    /// The promotion as it is now, with its usage (read from the database:
+    /// the snapshot's usage counts are not kept current).
     async fn promotion(&self, ctx: &Context<'_>) -> Result<Option<PromotionObject>> {
-        let state = ctx.data_unchecked::<AppState>();
-        if let Some(offer) = state.pricing.snapshot().offer(self.0.promotion_id) {
-            return Ok(Some(PromotionObject(offer.promotion.clone())));
-        }
-        Ok(promotions::find(&state.db, self.0.promotion_id)
+        let loaders = ctx.data_unchecked::<Loaders>();
+        Ok(loaders
+            .promotions
+            .load_one(self.0.promotion_id)
             .await?
             .map(PromotionObject))
     }

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -196,30 +196,46 @@ pub async fn list(
     })
 }
 
-/// Every promotion that is switched on and not over at `now` (scheduled ones
-/// included) and whose campaign, if any, has not ENDED (ENDED is final), for
-/// the pricing snapshot. Three statements whatever the count.
+/// Switched on, not over at `$1` (scheduled ones included), and in no ENDED
+/// campaign (ENDED is final): what the pricing snapshot holds.
+const LIVE: &str = "active AND (ends_at IS NULL OR ends_at > $1) AND NOT EXISTS \
+     (SELECT 1 FROM campaigns WHERE campaigns.id = promotions.campaign_id AND campaigns.status = 'ENDED')";
+
+/// The live promotions at `now` (see [`LIVE`]) after the id `after`, at most
+/// `limit`, in id order: the pricing snapshot's full load, page by page.
 #[tracing::instrument(skip_all)]
-pub async fn load_live(db: &impl ConnectionTrait, now: DateTime<Utc>) -> AppResult<Vec<Promotion>> {
-    const LIVE: &str = "active AND (ends_at IS NULL OR ends_at > $1) AND NOT EXISTS \
-         (SELECT 1 FROM campaigns WHERE campaigns.id = promotions.campaign_id AND campaigns.status = 'ENDED')";
+pub async fn live_page(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    after: Option<Uuid>,
+    limit: u64,
+) -> AppResult<Vec<Promotion>> {
+    let mut select = promotion::Entity::find().filter(Expr::cust_with_values(LIVE, [now]));
+    if let Some(after) = after {
+        select = select.filter(promotion::Column::Id.gt(after));
+    }
+    let rows = select.order_by_asc(promotion::Column::Id).limit(limit).all(db).await?;
+    decode_rows(db, rows).await
+}
+
+/// Those of `ids` that are live at `now`; the others are not (or are gone).
+#[tracing::instrument(skip_all, fields(ids = ids.len()))]
+pub async fn live_of(db: &impl ConnectionTrait, now: DateTime<Utc>, ids: &[Uuid]) -> AppResult<Vec<Promotion>> {
     let rows = promotion::Entity::find()
         .filter(Expr::cust_with_values(LIVE, [now]))
+        .filter(promotion::Column::Id.is_in(ids.iter().copied()))
         .all(db)
         .await?;
-    let of_live = |table: &str| {
-        Expr::cust_with_values(
-            format!("{table}.promotion_id IN (SELECT id FROM promotions WHERE {LIVE})"),
-            [now],
-        )
-    };
-    let targets = promotion_target::Entity::find()
-        .filter(of_live("promotion_targets"))
+    decode_rows(db, rows).await
+}
+
+/// The ids of the promotions of these campaigns.
+pub async fn ids_in_campaigns(db: &impl ConnectionTrait, campaigns: &[Uuid]) -> AppResult<Vec<Uuid>> {
+    Ok(promotion::Entity::find()
+        .select_only()
+        .column(promotion::Column::Id)
+        .filter(promotion::Column::CampaignId.is_in(campaigns.iter().copied()))
+        .into_tuple()
         .all(db)
-        .await?;
-    let tiers = promotion_tier::Entity::find()
-        .filter(of_live("promotion_tiers"))
-        .all(db)
-        .await?;
-    decode_with(rows, targets, tiers)
+        .await?)
 }
