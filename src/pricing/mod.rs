@@ -124,26 +124,33 @@ impl Pricing {
         let txn = self.read_only().await?;
         let version = changes::version(&txn).await?;
         let campaigns = campaigns::states(&txn, None).await?;
-        let mut next = Snapshot::clone(&self.snapshot());
-        let mut seen = HashSet::with_capacity(next.len());
+        let mut seen = HashSet::with_capacity(self.snapshot().len());
+        // Each page is decoded and put in on a blocking thread while the
+        // next is read.
+        let mut building = off_the_workers(Snapshot::clone(&self.snapshot()), |_| Ok(()));
         let mut after = None;
         loop {
             let page = promotions::live_page(&txn, now, after, LOAD_BATCH as u64).await?;
             let last_page = page.len() < LOAD_BATCH;
-            after = page.last().map(|p| p.id);
-            seen.extend(page.iter().map(|p| p.id));
-            next = off_the_workers(next, move |next| page.into_iter().for_each(|p| next.upsert(p))).await?;
+            after = page.ids().last();
+            seen.extend(page.ids());
+            let next = built(building).await?;
+            building = off_the_workers(next, move |next| {
+                page.decode()?.into_iter().for_each(|p| next.upsert(p));
+                Ok(())
+            });
             if last_page {
                 break;
             }
         }
         txn.commit().await?;
-        let next = off_the_workers(next, move |next| {
+        let next = built(off_the_workers(built(building).await?, move |next| {
             let gone: Vec<Uuid> = next.ids().filter(|id| !seen.contains(id)).collect();
             gone.into_iter().for_each(|id| next.remove(id));
             next.set_campaigns(campaigns);
             next.set_version(version);
-        })
+            Ok(())
+        }))
         .await?;
         tracing::info!(promotions = next.len(), version, "pricing snapshot reloaded in full");
         self.swap(next);
@@ -178,7 +185,7 @@ impl Pricing {
         }
         txn.commit().await?;
         let campaign_ids = campaign_ids.to_vec();
-        let next = off_the_workers(Snapshot::clone(&self.snapshot()), move |next| {
+        let next = built(off_the_workers(Snapshot::clone(&self.snapshot()), move |next| {
             let live_ids: HashSet<Uuid> = live.iter().map(|p| p.id).collect();
             ids.into_iter()
                 .filter(|id| !live_ids.contains(id))
@@ -188,7 +195,8 @@ impl Pricing {
                 next.set_campaign(id, states.get(&id).copied());
             }
             next.set_version(next.version().max(version));
-        })
+            Ok(())
+        }))
         .await?;
         self.swap(next);
         Ok(())
@@ -325,16 +333,18 @@ impl Pricing {
     }
 }
 
-/// Runs `change` on `snapshot` on a blocking thread, so that building a
+/// Starts `change` on `snapshot` on a blocking thread, so that building a
 /// version never holds up the async workers that serve requests.
-async fn off_the_workers(
+fn off_the_workers(
     mut snapshot: Snapshot,
-    change: impl FnOnce(&mut Snapshot) + Send + 'static,
-) -> AppResult<Snapshot> {
-    tokio::task::spawn_blocking(move || {
-        change(&mut snapshot);
-        snapshot
-    })
-    .await
-    .map_err(|e| AppError::internal_from("building the next pricing snapshot failed", e))
+    change: impl FnOnce(&mut Snapshot) -> AppResult<()> + Send + 'static,
+) -> tokio::task::JoinHandle<AppResult<Snapshot>> {
+    tokio::task::spawn_blocking(move || change(&mut snapshot).map(|()| snapshot))
+}
+
+/// The version a blocking thread built.
+async fn built(building: tokio::task::JoinHandle<AppResult<Snapshot>>) -> AppResult<Snapshot> {
+    building
+        .await
+        .map_err(|e| AppError::internal_from("building the next pricing snapshot failed", e))?
 }

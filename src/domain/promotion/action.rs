@@ -65,7 +65,8 @@ pub enum Action {
         basis_points_off: i32,
         max_applications: Option<i32>,
         /// Where the discounted units come from; none: the eligible units.
-        get_target: Option<Target>,
+        /// Boxed: rare, and it would double the size of every action.
+        get_target: Option<Box<Target>>,
     },
     /// The highest reached tier applies.
     Tiered {
@@ -170,7 +171,7 @@ impl ActionDraft {
                         .transpose()?,
                     get_target: get_target
                         .as_ref()
-                        .map(|t| t.validate(&path(&at, "getTarget")))
+                        .map(|t| t.validate(&path(&at, "getTarget")).map(Box::new))
                         .transpose()?,
                 }
             }

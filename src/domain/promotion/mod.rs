@@ -212,7 +212,7 @@ impl PromotionDefinition {
                     get_quantity: *get_quantity,
                     basis_points_off: *basis_points_off,
                     max_applications: *max_applications,
-                    get_target: get_target.as_ref().map(target_draft),
+                    get_target: get_target.as_deref().map(target_draft),
                 },
                 Action::Tiered { basis, tiers } => ActionDraft::Tiered {
                     basis: *basis,

@@ -323,7 +323,7 @@ impl From<&domain::Action> for Action {
                 get_quantity: *get_quantity,
                 basis_points_off: *basis_points_off,
                 max_applications: *max_applications,
-                get_target: get_target.as_ref().map(Target::from),
+                get_target: get_target.as_deref().map(Target::from),
             }),
             A::Tiered { basis, tiers } => Action::Tiered(Tiered {
                 basis: (*basis).into(),

@@ -11,6 +11,7 @@ mod rows;
 
 pub use filter::PromotionFilter;
 use filter::*;
+pub use rows::Rows;
 use rows::*;
 
 use chrono::{DateTime, Utc};
@@ -202,20 +203,21 @@ const LIVE: &str = "active AND (ends_at IS NULL OR ends_at > $1) AND NOT EXISTS 
      (SELECT 1 FROM campaigns WHERE campaigns.id = promotions.campaign_id AND campaigns.status = 'ENDED')";
 
 /// The live promotions at `now` (see [`LIVE`]) after the id `after`, at most
-/// `limit`, in id order: the pricing snapshot's full load, page by page.
+/// `limit`, in id order, read but not decoded: the pricing snapshot's full
+/// load, page by page.
 #[tracing::instrument(skip_all)]
 pub async fn live_page(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     after: Option<Uuid>,
     limit: u64,
-) -> AppResult<Vec<Promotion>> {
+) -> AppResult<Rows> {
     let mut select = promotion::Entity::find().filter(Expr::cust_with_values(LIVE, [now]));
     if let Some(after) = after {
         select = select.filter(promotion::Column::Id.gt(after));
     }
     let rows = select.order_by_asc(promotion::Column::Id).limit(limit).all(db).await?;
-    decode_rows(db, rows).await
+    read_page_children(db, rows, after).await
 }
 
 /// Those of `ids` that are live at `now`; the others are not (or are gone).

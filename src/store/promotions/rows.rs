@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::SimpleExpr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -179,21 +180,82 @@ pub(super) fn decode_scope(id: Uuid, code: &str) -> AppResult<Scope> {
     }
 }
 
+/// Promotion rows with their target and tier rows, read but not decoded
+/// yet (decoding is CPU work the caller may want done elsewhere).
+pub struct Rows {
+    rows: Vec<promotion::Model>,
+    targets: Vec<promotion_target::Model>,
+    tiers: Vec<promotion_tier::Model>,
+}
+
+impl Rows {
+    /// How many promotions.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The promotions' ids, in order.
+    pub fn ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.rows.iter().map(|r| r.id)
+    }
+
+    /// The promotions (an error names a row that breaks a rule).
+    pub fn decode(self) -> AppResult<Vec<Promotion>> {
+        decode_with(self.rows, self.targets, self.tiers)
+    }
+}
+
 /// Decodes rows, loading their targets and tiers in two queries.
 pub(super) async fn decode_rows(db: &impl ConnectionTrait, rows: Vec<promotion::Model>) -> AppResult<Vec<Promotion>> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let targets = promotion_target::Column::PromotionId.is_in(ids.clone());
+    read_children(db, rows, targets, promotion_tier::Column::PromotionId.is_in(ids))
+        .await?
+        .decode()
+}
+
+/// Reads the targets and tiers of a page of rows in id order after `after`
+/// in two range scans (cheaper than a list of thousands of ids; those of
+/// promotions not in the page are dropped when decoding).
+pub(super) async fn read_page_children(
+    db: &impl ConnectionTrait,
+    rows: Vec<promotion::Model>,
+    after: Option<Uuid>,
+) -> AppResult<Rows> {
+    let (first, last) = (after.unwrap_or(Uuid::nil()), rows.last().map_or(Uuid::nil(), |r| r.id));
+    let targets = promotion_target::Column::PromotionId.between(first, last);
+    read_children(
+        db,
+        rows,
+        targets,
+        promotion_tier::Column::PromotionId.between(first, last),
+    )
+    .await
+}
+
+async fn read_children(
+    db: &impl ConnectionTrait,
+    rows: Vec<promotion::Model>,
+    targets: SimpleExpr,
+    tiers: SimpleExpr,
+) -> AppResult<Rows> {
+    if rows.is_empty() {
+        return Ok(Rows {
+            rows,
+            targets: Vec::new(),
+            tiers: Vec::new(),
+        });
+    }
     let (targets, tiers) = tokio::try_join!(
-        promotion_target::Entity::find()
-            .filter(promotion_target::Column::PromotionId.is_in(ids.clone()))
-            .all(db),
-        promotion_tier::Entity::find()
-            .filter(promotion_tier::Column::PromotionId.is_in(ids))
-            .all(db),
+        promotion_target::Entity::find().filter(targets).all(db),
+        promotion_tier::Entity::find().filter(tiers).all(db),
     )?;
-    decode_with(rows, targets, tiers)
+    Ok(Rows { rows, targets, tiers })
 }
 
 pub(super) fn decode_with(
