@@ -33,7 +33,7 @@ const COUPON_TTL: Duration = Duration::from_secs(10);
 /// Most cached coupon codes.
 const COUPON_CACHE_SIZE: u64 = 100_000;
 /// Most promotions read per statement (a full load's page, an update's chunk).
-const LOAD_BATCH: usize = 5_000;
+const LOAD_BATCH: usize = 2_500;
 
 /// The pricing service, shared by all requests.
 pub struct Pricing {

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -216,7 +216,9 @@ pub async fn live_page(
     if let Some(after) = after {
         select = select.filter(promotion::Column::Id.gt(after));
     }
-    let rows = select.order_by_asc(promotion::Column::Id).limit(limit).all(db).await?;
+    let select = select.order_by_asc(promotion::Column::Id).limit(limit);
+    let rows = db.query_all_raw(select.build(db.get_database_backend())).await?;
+    let rows = rows.iter().map(model_of).collect::<AppResult<Vec<_>>>()?;
     read_page_children(db, rows, after).await
 }
 

@@ -246,14 +246,7 @@ impl TestApp {
 
     /// GET a path; (status, body as JSON).
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.address))
-            .send()
-            .await
-            .expect("send GET");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        get_json_with(&self.client, format!("{}{path}", self.address)).await
     }
 
     /// Outbox rows as (event_type, aggregate_type, aggregate_id), oldest first.

@@ -28,34 +28,35 @@ pub fn admin_client() -> reqwest::Client {
     client_with(Some(&token(Role::Admin)))
 }
 
-/// POSTs a GraphQL document as admin to a binary on `port`, with a
-/// `traceparent` when given; the whole JSON response.
-pub async fn graphql_at(port: u16, query: &str, variables: Value, traceparent: Option<&str>) -> Value {
-    let mut request = admin_client().post(format!("http://127.0.0.1:{port}/graphql"));
+/// POSTs a GraphQL document with a token of `role` to a binary on `port`,
+/// with a `traceparent` when given; the whole JSON response.
+pub async fn graphql_as(role: Role, port: u16, query: &str, variables: Value, traceparent: Option<&str>) -> Value {
+    let mut request = client_with(Some(&token(role))).post(format!("http://127.0.0.1:{port}/graphql"));
     if let Some(tp) = traceparent {
         request = request.header("traceparent", tp);
     }
     post_graphql(request, query, variables).await
 }
 
-/// POSTs a GraphQL document as the checkout (role checkout) to a binary on
-/// `port`, with a `traceparent` when given; the whole JSON response.
+/// [`graphql_as`] an admin.
+pub async fn graphql_at(port: u16, query: &str, variables: Value, traceparent: Option<&str>) -> Value {
+    graphql_as(Role::Admin, port, query, variables, traceparent).await
+}
+
+/// [`graphql_as`] the checkout.
 pub async fn checkout_at(port: u16, query: &str, variables: Value, traceparent: Option<&str>) -> Value {
-    let mut request = client_with(Some(&token(Role::Checkout))).post(format!("http://127.0.0.1:{port}/graphql"));
-    if let Some(tp) = traceparent {
-        request = request.header("traceparent", tp);
-    }
-    post_graphql(request, query, variables).await
+    graphql_as(Role::Checkout, port, query, variables, traceparent).await
 }
 
 /// GETs `path` as admin from a binary on `port`: its status and JSON body
 /// (null when not JSON).
 pub async fn get_json_at(port: u16, path: &str) -> (u16, Value) {
-    let response = admin_client()
-        .get(format!("http://127.0.0.1:{port}{path}"))
-        .send()
-        .await
-        .expect("send GET");
+    get_json_with(&admin_client(), format!("http://127.0.0.1:{port}{path}")).await
+}
+
+/// GETs `url` with `client`: its status and JSON body (null when not JSON).
+pub async fn get_json_with(client: &reqwest::Client, url: String) -> (u16, Value) {
+    let response = client.get(url).send().await.expect("send GET");
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
