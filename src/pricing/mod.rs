@@ -124,10 +124,11 @@ impl Pricing {
         let txn = self.read_only().await?;
         let version = changes::version(&txn).await?;
         let campaigns = campaigns::states(&txn, None).await?;
-        let mut seen = HashSet::with_capacity(self.snapshot().len());
+        let current = self.snapshot();
+        let mut seen = HashSet::with_capacity(current.len());
         // Each page is decoded and put in on a blocking thread while the
         // next is read.
-        let mut building = off_the_workers(Snapshot::clone(&self.snapshot()), |_| Ok(()));
+        let mut building = off_the_workers(Snapshot::clone(&current), |_| Ok(()));
         let mut after = None;
         loop {
             let page = promotions::live_page(&txn, now, after, LOAD_BATCH as u64).await?;

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait,
+    QueryOrder, QuerySelect, QueryTrait, Select,
 };
 use uuid::Uuid;
 
@@ -212,25 +212,30 @@ pub async fn live_page(
     after: Option<Uuid>,
     limit: u64,
 ) -> AppResult<Rows> {
-    let mut select = promotion::Entity::find().filter(Expr::cust_with_values(LIVE, [now]));
+    let mut select = live(now);
     if let Some(after) = after {
         select = select.filter(promotion::Column::Id.gt(after));
     }
-    let select = select.order_by_asc(promotion::Column::Id).limit(limit);
-    let rows = db.query_all_raw(select.build(db.get_database_backend())).await?;
-    let rows = rows.iter().map(model_of).collect::<AppResult<Vec<_>>>()?;
+    let rows = read_models(db, select.order_by_asc(promotion::Column::Id).limit(limit)).await?;
     read_page_children(db, rows, after).await
 }
 
 /// Those of `ids` that are live at `now`; the others are not (or are gone).
 #[tracing::instrument(skip_all, fields(ids = ids.len()))]
 pub async fn live_of(db: &impl ConnectionTrait, now: DateTime<Utc>, ids: &[Uuid]) -> AppResult<Vec<Promotion>> {
-    let rows = promotion::Entity::find()
-        .filter(Expr::cust_with_values(LIVE, [now]))
-        .filter(promotion::Column::Id.is_in(ids.iter().copied()))
-        .all(db)
-        .await?;
+    let rows = read_models(db, live(now).filter(promotion::Column::Id.is_in(ids.iter().copied()))).await?;
     decode_rows(db, rows).await
+}
+
+/// The live promotions at `now` (see [`LIVE`]).
+fn live(now: DateTime<Utc>) -> Select<promotion::Entity> {
+    promotion::Entity::find().filter(Expr::cust_with_values(LIVE, [now]))
+}
+
+/// The rows `select` finds, read with [`model_of`] (the snapshot's reads).
+async fn read_models(db: &impl ConnectionTrait, select: Select<promotion::Entity>) -> AppResult<Vec<promotion::Model>> {
+    let rows = db.query_all_raw(select.build(db.get_database_backend())).await?;
+    rows.iter().map(model_of).collect()
 }
 
 /// The ids of the promotions of these campaigns.

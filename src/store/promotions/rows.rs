@@ -211,9 +211,9 @@ impl Rows {
 }
 
 /// A `promotions` row from PostgreSQL's answer as it came, by column name:
-/// for the snapshot's full load of every row, where SeaORM's conversion
-/// (which formats an error for each NULL column, then drops it) costs more
-/// than the query.
+/// for the snapshot's reads (a full load reads every row), where SeaORM's
+/// conversion (which formats an error for each NULL column, then drops it)
+/// costs more than the query.
 pub(super) fn model_of(row: &QueryResult) -> AppResult<promotion::Model> {
     use sea_orm::sqlx::Row;
     let row = row
