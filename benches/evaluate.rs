@@ -44,24 +44,10 @@ fn promotion(i: u128) -> Promotion {
         ..Default::default()
     };
     let draft = PromotionDraft {
-        campaign_id: None,
-        name: format!("promotion {i}"),
-        description: None,
-        scope: Scope::Cart,
         priority: (i % 7) as i32,
-        stackable: true,
-        stop_further_rules: false,
-        requires_coupon: false,
-        active: true,
-        starts_at: None,
-        ends_at: None,
         currency: Some("EUR".into()),
-        total_usage_limit: None,
-        usage_limit_per_customer: None,
-        customer_segments: vec![],
         target,
-        conditions: vec![],
-        action,
+        ..PromotionDraft::new(format!("promotion {i}"), Scope::Cart, action)
     };
     let created = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap() + Duration::seconds(i as i64);
     Promotion {

@@ -9,31 +9,15 @@ use crate::admin;
 use crate::domain::campaign::{CampaignDefinition, CampaignDraft, CampaignStatus};
 use crate::domain::coupon::{CouponDefinition, CouponDraft};
 use crate::domain::promotion::{
-    ActionDraft, ConditionDraft, PromotionDefinition, PromotionDraft, Scope, TargetDraft, TierBasis, TierDraft,
+    ActionDraft, ConditionDraft, PromotionDefinition, PromotionDraft, Scope, TierBasis, TierDraft,
 };
 use crate::error::AppResult;
 use crate::store::coupons;
 
 fn promotion(name: &str, scope: Scope, action: ActionDraft) -> PromotionDraft {
     PromotionDraft {
-        campaign_id: None,
-        name: name.to_owned(),
-        description: None,
-        scope,
-        priority: 0,
-        stackable: true,
-        stop_further_rules: false,
-        requires_coupon: false,
-        active: true,
-        starts_at: None,
-        ends_at: None,
         currency: Some("EUR".to_owned()),
-        total_usage_limit: None,
-        usage_limit_per_customer: None,
-        customer_segments: Vec::new(),
-        target: TargetDraft::default(),
-        conditions: Vec::new(),
-        action,
+        ..PromotionDraft::new(name, scope, action)
     }
 }
 

@@ -26,7 +26,7 @@ use crate::domain::promotion::Promotion;
 use crate::error::{AppError, AppResult};
 use crate::limits::{self, Counters, Usage, limited, pools_of};
 use crate::store::{campaigns, changes, coupons, promotions};
-use snapshot::Snapshot;
+use snapshot::{FullLoad, Snapshot};
 
 /// How long a coupon (or its absence) stays cached.
 const COUPON_TTL: Duration = Duration::from_secs(10);
@@ -114,8 +114,8 @@ impl Pricing {
     /// Loads every live promotion and campaign and swaps in a snapshot of
     /// them, for when changes may have been missed. Read in one snapshot of
     /// the database (so every promotion finds its campaign as of the same
-    /// instant, and the pricing version says what is in), page by page into
-    /// the current version: a promotion that did not change stays shared,
+    /// instant, and the pricing version says what is in), page by page: a
+    /// promotion that did not change stays shared with the current version,
     /// so a reload holds little more memory than the snapshot itself.
     #[tracing::instrument(skip_all)]
     pub async fn reload(&self) -> AppResult<()> {
@@ -124,35 +124,27 @@ impl Pricing {
         let txn = self.read_only().await?;
         let version = changes::version(&txn).await?;
         let campaigns = campaigns::states(&txn, None).await?;
-        let current = self.snapshot();
-        let mut seen = HashSet::with_capacity(current.len());
-        // Each page is decoded and put in on a blocking thread while the
+        // Each page is decoded and added on a blocking thread while the
         // next is read.
-        let mut building = off_the_workers(Snapshot::clone(&current), |_| Ok(()));
+        let current = self.snapshot();
+        let mut loading = off_the_workers(move || Ok(FullLoad::sharing(&current)));
         let mut after = None;
         loop {
             let page = promotions::live_page(&txn, now, after, LOAD_BATCH as u64).await?;
             let last_page = page.len() < LOAD_BATCH;
-            after = page.ids().last();
-            seen.extend(page.ids());
-            let next = built(building).await?;
-            building = off_the_workers(next, move |next| {
-                page.decode()?.into_iter().for_each(|p| next.upsert(p));
-                Ok(())
+            after = page.last_id()?;
+            let mut load = built(loading).await?;
+            loading = off_the_workers(move || {
+                page.decode()?.into_iter().for_each(|p| load.add(p));
+                Ok(load)
             });
             if last_page {
                 break;
             }
         }
         txn.commit().await?;
-        let next = built(off_the_workers(built(building).await?, move |next| {
-            let gone: Vec<Uuid> = next.ids().filter(|id| !seen.contains(id)).collect();
-            gone.into_iter().for_each(|id| next.remove(id));
-            next.set_campaigns(campaigns);
-            next.set_version(version);
-            Ok(())
-        }))
-        .await?;
+        let load = built(loading).await?;
+        let next = built(off_the_workers(move || Ok(load.finish(campaigns, version)))).await?;
         tracing::info!(promotions = next.len(), version, "pricing snapshot reloaded in full");
         self.swap(next);
         self.full_reloads.fetch_add(1, Ordering::Relaxed);
@@ -186,7 +178,9 @@ impl Pricing {
         }
         txn.commit().await?;
         let campaign_ids = campaign_ids.to_vec();
-        let next = built(off_the_workers(Snapshot::clone(&self.snapshot()), move |next| {
+        let current = self.snapshot();
+        let next = built(off_the_workers(move || {
+            let mut next = Snapshot::clone(&current);
             let live_ids: HashSet<Uuid> = live.iter().map(|p| p.id).collect();
             ids.into_iter()
                 .filter(|id| !live_ids.contains(id))
@@ -196,7 +190,7 @@ impl Pricing {
                 next.set_campaign(id, states.get(&id).copied());
             }
             next.set_version(next.version().max(version));
-            Ok(())
+            Ok(next)
         }))
         .await?;
         self.swap(next);
@@ -334,17 +328,17 @@ impl Pricing {
     }
 }
 
-/// Starts `change` on `snapshot` on a blocking thread, so that building a
-/// version never holds up the async workers that serve requests.
-fn off_the_workers(
-    mut snapshot: Snapshot,
-    change: impl FnOnce(&mut Snapshot) -> AppResult<()> + Send + 'static,
-) -> tokio::task::JoinHandle<AppResult<Snapshot>> {
-    tokio::task::spawn_blocking(move || change(&mut snapshot).map(|()| snapshot))
+/// Starts `build` (of a version of the snapshot, or of a part of one) on a
+/// blocking thread, so that building a version never holds up the async
+/// workers that serve requests.
+fn off_the_workers<T: Send + 'static>(
+    build: impl FnOnce() -> AppResult<T> + Send + 'static,
+) -> tokio::task::JoinHandle<AppResult<T>> {
+    tokio::task::spawn_blocking(build)
 }
 
-/// The version a blocking thread built.
-async fn built(building: tokio::task::JoinHandle<AppResult<Snapshot>>) -> AppResult<Snapshot> {
+/// What a blocking thread built.
+async fn built<T>(building: tokio::task::JoinHandle<AppResult<T>>) -> AppResult<T> {
     building
         .await
         .map_err(|e| AppError::internal_from("building the next pricing snapshot failed", e))?

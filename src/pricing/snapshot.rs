@@ -1,6 +1,6 @@
 //! The in-memory snapshot of live promotions, indexed by product, category
 //! and brand (plus the untargeted ones), so that finding a cart's
-//! candidates costs a few hash look-ups per line, whatever the number of
+//! candidates costs a few look-ups per line, whatever the number of
 //! promotions.
 //!
 //! Its maps are persistent ([`imbl`] B-trees, which hold 100,000 entries in
@@ -8,8 +8,10 @@
 //! shares everything, and a change copies only the nodes it touches. So a
 //! change to one promotion makes a new version at the cost of that
 //! promotion's index entries, while requests keep reading the version they
-//! hold. The usage counts of the promotions it holds are those of their
-//! last change: pricing reads live counts ([`crate::limits`]).
+//! hold. A full load ([`FullLoad`]) builds a version whole instead, each
+//! index once at the end. The usage counts of the promotions it holds are
+//! those of their last change: pricing reads live counts
+//! ([`crate::limits`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -44,12 +46,9 @@ pub struct Snapshot {
 impl Snapshot {
     /// A snapshot of these promotions and campaigns, at version 0.
     pub fn new(promotions: impl IntoIterator<Item = Promotion>, campaigns: HashMap<Uuid, CampaignState>) -> Self {
-        let mut snapshot = Snapshot::default();
-        for promotion in promotions {
-            snapshot.upsert(promotion);
-        }
-        snapshot.set_campaigns(campaigns);
-        snapshot
+        let mut load = FullLoad::sharing(&Snapshot::default());
+        promotions.into_iter().for_each(|p| load.add(p));
+        load.finish(campaigns, 0)
     }
 
     /// How many promotions it holds.
@@ -65,11 +64,6 @@ impl Snapshot {
     /// The pricing version it reflects.
     pub fn version(&self) -> i64 {
         self.version
-    }
-
-    /// The ids of the promotions it holds.
-    pub fn ids(&self) -> impl Iterator<Item = Uuid> + '_ {
-        self.promotions.keys().copied()
     }
 
     fn offer_of<'a>(&'a self, promotion: &'a Promotion) -> Offer<'a> {
@@ -141,11 +135,6 @@ impl Snapshot {
         };
     }
 
-    /// Replaces every campaign's state.
-    pub fn set_campaigns(&mut self, campaigns: HashMap<Uuid, CampaignState>) {
-        self.campaigns = campaigns.into_iter().collect();
-    }
-
     /// Records that every change up to `version` is in.
     pub fn set_version(&mut self, version: i64) {
         self.version = version;
@@ -190,6 +179,79 @@ impl Snapshot {
     }
 }
 
+/// A snapshot built whole from every live promotion (a full load), sharing
+/// each promotion equal to one of a current snapshot's. Its indexes are
+/// gathered in hash maps and made into B-trees once at the end: one tree
+/// insert per product, category or brand, not one look-up, copy and insert
+/// per promotion and key.
+pub struct FullLoad {
+    current: imbl::OrdMap<Uuid, Arc<Promotion>>,
+    promotions: imbl::OrdMap<Uuid, Arc<Promotion>>,
+    /// By product, category and brand (the order of [`Snapshot::indexes_mut`]).
+    keys: [HashMap<String, Vec<Uuid>>; 3],
+    untargeted: Vec<Uuid>,
+}
+
+impl FullLoad {
+    /// A load that shares what has not changed with `current`.
+    pub fn sharing(current: &Snapshot) -> Self {
+        FullLoad {
+            current: current.promotions.clone(),
+            promotions: imbl::OrdMap::new(),
+            keys: Default::default(),
+            untargeted: Vec::new(),
+        }
+    }
+
+    /// Adds a live promotion (once each).
+    pub fn add(&mut self, promotion: Promotion) {
+        let id = promotion.id;
+        let target = &promotion.definition.target;
+        if !target.is_targeted() {
+            self.untargeted.push(id);
+        }
+        let lists = [&target.product_ids, &target.category_ids, &target.brand_ids];
+        for (index, keys) in self.keys.iter_mut().zip(lists) {
+            for key in keys {
+                match index.get_mut(key.as_str()) {
+                    Some(ids) => ids.push(id),
+                    None => {
+                        index.insert(key.clone(), vec![id]);
+                    }
+                }
+            }
+        }
+        let promotion = match self.current.get(&id) {
+            Some(held) if **held == promotion => held.clone(),
+            _ => Arc::new(promotion),
+        };
+        self.promotions.insert(id, promotion);
+    }
+
+    /// The snapshot of what was added, with these campaigns, at `version`.
+    pub fn finish(self, campaigns: HashMap<Uuid, CampaignState>, version: i64) -> Snapshot {
+        let [by_product, by_category, by_brand] = self
+            .keys
+            .map(|keys| keys.into_iter().map(|(key, ids)| (key, sorted(ids))).collect::<Index>());
+        Snapshot {
+            promotions: self.promotions,
+            campaigns: campaigns.into_iter().collect(),
+            by_product,
+            by_category,
+            by_brand,
+            untargeted: sorted(self.untargeted),
+            version,
+        }
+    }
+}
+
+/// `ids` as an index entry.
+fn sorted(mut ids: Vec<Uuid>) -> Ids {
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into()
+}
+
 /// Whether two targets sit under the same index entries.
 fn same_index_keys(a: &Target, b: &Target) -> bool {
     a.product_ids == b.product_ids && a.category_ids == b.category_ids && a.brand_ids == b.brand_ids
@@ -208,4 +270,91 @@ fn with(ids: Option<&Ids>, id: Uuid) -> Ids {
 fn without(ids: &Ids, id: Uuid) -> Option<Ids> {
     let left: Vec<Uuid> = ids.iter().copied().filter(|i| *i != id).collect();
     (!left.is_empty()).then(|| left.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::promotion::{ActionDraft, PromotionDefinition, PromotionDraft, Scope, TargetDraft};
+    use chrono::{TimeZone, Utc};
+
+    /// Promotion `i`, targeted at the products and categories given
+    /// (untargeted when both are empty), discounting `basis_points`.
+    fn promotion(i: u128, products: &[&str], categories: &[&str], basis_points: i32) -> Promotion {
+        let strings = |values: &[&str]| values.iter().map(|v| v.to_string()).collect();
+        let action = ActionDraft::PercentageOff {
+            basis_points,
+            max_discount: None,
+        };
+        let draft = PromotionDraft {
+            target: TargetDraft {
+                product_ids: strings(products),
+                category_ids: strings(categories),
+                ..Default::default()
+            },
+            ..PromotionDraft::new(format!("promotion {i}"), Scope::Cart, action)
+        };
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        Promotion {
+            id: Uuid::from_u128(i),
+            definition: PromotionDefinition::new(&draft).expect("valid"),
+            redemption_count: 0,
+            discount_total: 0,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn some() -> Vec<Promotion> {
+        vec![
+            promotion(3, &["a", "b"], &["shoes"], 100),
+            promotion(1, &["a"], &[], 200),
+            promotion(2, &[], &[], 300),
+            promotion(5, &[], &["shoes", "hats"], 400),
+            promotion(4, &[], &[], 500),
+        ]
+    }
+
+    #[test]
+    fn a_full_load_equals_the_same_promotions_put_in_one_by_one_in_any_order() {
+        let mut one_by_one = Snapshot::default();
+        for promotion in some().into_iter().rev() {
+            one_by_one.upsert(promotion);
+        }
+        assert_eq!(Snapshot::new(some(), HashMap::new()), one_by_one);
+        assert_eq!(one_by_one.by_product.get("a").map(|ids| ids.len()), Some(2));
+        assert_eq!(
+            one_by_one.untargeted.as_ref(),
+            &[Uuid::from_u128(2), Uuid::from_u128(4)]
+        );
+    }
+
+    #[test]
+    fn a_reload_shares_what_did_not_change_and_drops_what_is_gone() {
+        let current = Snapshot::new(some(), HashMap::new());
+        let mut load = FullLoad::sharing(&current);
+        // 1 is unchanged, 3 changed, 2, 4 and 5 are gone, 6 is new.
+        load.add(promotion(1, &["a"], &[], 200));
+        load.add(promotion(3, &["b"], &[], 150));
+        load.add(promotion(6, &["c"], &[], 600));
+        let next = load.finish(HashMap::new(), 7);
+        let held = |s: &Snapshot, i: u128| s.promotions.get(&Uuid::from_u128(i)).cloned();
+        assert!(Arc::ptr_eq(&held(&next, 1).unwrap(), &held(&current, 1).unwrap()));
+        assert!(!Arc::ptr_eq(&held(&next, 3).unwrap(), &held(&current, 3).unwrap()));
+        assert_eq!(next.len(), 3);
+        assert_eq!(next.version(), 7);
+        assert_eq!(next.by_product.get("a").unwrap().as_ref(), &[Uuid::from_u128(1)]);
+        assert!(next.by_category.is_empty());
+        assert!(next.untargeted.is_empty());
+        let mut expected = Snapshot::new(
+            [
+                promotion(1, &["a"], &[], 200),
+                promotion(3, &["b"], &[], 150),
+                promotion(6, &["c"], &[], 600),
+            ],
+            HashMap::new(),
+        );
+        expected.set_version(7);
+        assert_eq!(next, expected);
+    }
 }

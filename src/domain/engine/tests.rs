@@ -27,24 +27,8 @@ fn now() -> DateTime<Utc> {
 
 fn draft(action: ActionDraft) -> PromotionDraft {
     PromotionDraft {
-        campaign_id: None,
-        name: "promo".into(),
-        description: None,
-        scope: Scope::Cart,
-        priority: 0,
-        stackable: true,
-        stop_further_rules: false,
-        requires_coupon: false,
-        active: true,
-        starts_at: None,
-        ends_at: None,
         currency: Some("EUR".into()),
-        total_usage_limit: None,
-        usage_limit_per_customer: None,
-        customer_segments: vec![],
-        target: TargetDraft::default(),
-        conditions: vec![],
-        action,
+        ..PromotionDraft::new("promo", Scope::Cart, action)
     }
 }
 

@@ -56,6 +56,34 @@ pub struct PromotionDraft {
     pub action: ActionDraft,
 }
 
+impl PromotionDraft {
+    /// A draft of `name` with the API's defaults for everything else:
+    /// priority 0, stackable, active, no coupon, window, limit, target or
+    /// condition.
+    pub fn new(name: impl Into<String>, scope: Scope, action: ActionDraft) -> Self {
+        PromotionDraft {
+            campaign_id: None,
+            name: name.into(),
+            description: None,
+            scope,
+            priority: 0,
+            stackable: true,
+            stop_further_rules: false,
+            requires_coupon: false,
+            active: true,
+            starts_at: None,
+            ends_at: None,
+            currency: None,
+            total_usage_limit: None,
+            usage_limit_per_customer: None,
+            customer_segments: Vec::new(),
+            target: TargetDraft::default(),
+            conditions: Vec::new(),
+            action,
+        }
+    }
+}
+
 /// A valid promotion definition (everything but identity and usage).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -271,26 +299,7 @@ mod tests {
     use super::*;
 
     fn draft(action: ActionDraft) -> PromotionDraft {
-        PromotionDraft {
-            campaign_id: None,
-            name: "Ten off".into(),
-            description: None,
-            scope: Scope::Cart,
-            priority: 0,
-            stackable: true,
-            stop_further_rules: false,
-            requires_coupon: false,
-            active: true,
-            starts_at: None,
-            ends_at: None,
-            currency: None,
-            total_usage_limit: None,
-            usage_limit_per_customer: None,
-            customer_segments: vec![],
-            target: TargetDraft::default(),
-            conditions: vec![],
-            action,
-        }
+        PromotionDraft::new("Ten off", Scope::Cart, action)
     }
 
     fn pct(bp: i32) -> ActionDraft {

@@ -216,7 +216,8 @@ pub async fn live_page(
     if let Some(after) = after {
         select = select.filter(promotion::Column::Id.gt(after));
     }
-    let rows = read_models(db, select.order_by_asc(promotion::Column::Id).limit(limit)).await?;
+    let select = select.order_by_asc(promotion::Column::Id).limit(limit);
+    let rows = db.query_all_raw(select.build(db.get_database_backend())).await?;
     read_page_children(db, rows, after).await
 }
 

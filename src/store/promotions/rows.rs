@@ -7,7 +7,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::SimpleExpr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryResult};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryResult, QueryTrait,
+};
 use uuid::Uuid;
 
 use crate::domain::promotion::{
@@ -180,12 +182,12 @@ pub(super) fn decode_scope(id: Uuid, code: &str) -> AppResult<Scope> {
     }
 }
 
-/// Promotion rows with their target and tier rows, read but not decoded
-/// yet (decoding is CPU work the caller may want done elsewhere).
+/// Promotion rows with their target and tier rows as PostgreSQL answered,
+/// not converted yet: converting and decoding is CPU work the caller may
+/// want done elsewhere.
 pub struct Rows {
-    rows: Vec<promotion::Model>,
-    targets: Vec<promotion_target::Model>,
-    tiers: Vec<promotion_tier::Model>,
+    rows: Vec<QueryResult>,
+    children: Children,
 }
 
 impl Rows {
@@ -199,15 +201,26 @@ impl Rows {
         self.rows.is_empty()
     }
 
-    /// The promotions' ids, in order.
-    pub fn ids(&self) -> impl Iterator<Item = Uuid> + '_ {
-        self.rows.iter().map(|r| r.id)
+    /// The id of the last promotion.
+    pub fn last_id(&self) -> AppResult<Option<Uuid>> {
+        self.rows.last().map(id_of).transpose()
     }
 
     /// The promotions (an error names a row that breaks a rule).
     pub fn decode(self) -> AppResult<Vec<Promotion>> {
-        decode_with(self.rows, self.targets, self.tiers)
+        let rows = self.rows.iter().map(model_of).collect::<AppResult<_>>()?;
+        decode_with(rows, self.children)
     }
+}
+
+/// Target and tier rows as PostgreSQL answered.
+pub(super) struct Children {
+    targets: Vec<QueryResult>,
+    tiers: Vec<QueryResult>,
+}
+
+fn id_of(row: &QueryResult) -> AppResult<Uuid> {
+    Ok(row.try_get("", "id")?)
 }
 
 /// A `promotions` row from PostgreSQL's answer as it came, by column name:
@@ -266,11 +279,13 @@ pub(super) fn model_of(row: &QueryResult) -> AppResult<promotion::Model> {
 
 /// Decodes rows, loading their targets and tiers in two queries.
 pub(super) async fn decode_rows(db: &impl ConnectionTrait, rows: Vec<promotion::Model>) -> AppResult<Vec<Promotion>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let targets = promotion_target::Column::PromotionId.is_in(ids.clone());
-    read_children(db, rows, targets, promotion_tier::Column::PromotionId.is_in(ids))
-        .await?
-        .decode()
+    let children = read_children(db, targets, promotion_tier::Column::PromotionId.is_in(ids)).await?;
+    decode_with(rows, children)
 }
 
 /// Reads the targets and tiers of a page of rows in id order after `after`
@@ -278,51 +293,42 @@ pub(super) async fn decode_rows(db: &impl ConnectionTrait, rows: Vec<promotion::
 /// promotions not in the page are dropped when decoding).
 pub(super) async fn read_page_children(
     db: &impl ConnectionTrait,
-    rows: Vec<promotion::Model>,
+    rows: Vec<QueryResult>,
     after: Option<Uuid>,
 ) -> AppResult<Rows> {
-    let (first, last) = (after.unwrap_or(Uuid::nil()), rows.last().map_or(Uuid::nil(), |r| r.id));
-    let targets = promotion_target::Column::PromotionId.between(first, last);
-    read_children(
-        db,
-        rows,
-        targets,
-        promotion_tier::Column::PromotionId.between(first, last),
-    )
-    .await
-}
-
-async fn read_children(
-    db: &impl ConnectionTrait,
-    rows: Vec<promotion::Model>,
-    targets: SimpleExpr,
-    tiers: SimpleExpr,
-) -> AppResult<Rows> {
-    if rows.is_empty() {
+    let Some(last) = rows.last().map(id_of).transpose()? else {
         return Ok(Rows {
             rows,
-            targets: Vec::new(),
-            tiers: Vec::new(),
+            children: Children {
+                targets: Vec::new(),
+                tiers: Vec::new(),
+            },
         });
-    }
-    let (targets, tiers) = tokio::try_join!(
-        promotion_target::Entity::find().filter(targets).all(db),
-        promotion_tier::Entity::find().filter(tiers).all(db),
-    )?;
-    Ok(Rows { rows, targets, tiers })
+    };
+    let first = after.unwrap_or(Uuid::nil());
+    let targets = promotion_target::Column::PromotionId.between(first, last);
+    let children = read_children(db, targets, promotion_tier::Column::PromotionId.between(first, last)).await?;
+    Ok(Rows { rows, children })
 }
 
-pub(super) fn decode_with(
-    rows: Vec<promotion::Model>,
-    targets: Vec<promotion_target::Model>,
-    tiers: Vec<promotion_tier::Model>,
-) -> AppResult<Vec<Promotion>> {
+async fn read_children(db: &impl ConnectionTrait, targets: SimpleExpr, tiers: SimpleExpr) -> AppResult<Children> {
+    let backend = db.get_database_backend();
+    let (targets, tiers) = tokio::try_join!(
+        db.query_all_raw(promotion_target::Entity::find().filter(targets).build(backend)),
+        db.query_all_raw(promotion_tier::Entity::find().filter(tiers).build(backend)),
+    )?;
+    Ok(Children { targets, tiers })
+}
+
+fn decode_with(rows: Vec<promotion::Model>, children: Children) -> AppResult<Vec<Promotion>> {
     let mut targets_of: HashMap<Uuid, Vec<promotion_target::Model>> = HashMap::new();
-    for t in targets {
+    for t in &children.targets {
+        let t = promotion_target::Model::from_query_result(t, "")?;
         targets_of.entry(t.promotion_id).or_default().push(t);
     }
     let mut tiers_of: HashMap<Uuid, Vec<promotion_tier::Model>> = HashMap::new();
-    for t in tiers {
+    for t in &children.tiers {
+        let t = promotion_tier::Model::from_query_result(t, "")?;
         tiers_of.entry(t.promotion_id).or_default().push(t);
     }
     rows.into_iter()
