@@ -19,7 +19,8 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use redis::io::tcp::TcpSettings;
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 /// How long connecting to a node may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -100,7 +101,7 @@ impl RedisTarget {
         let urls: Vec<&str> = urls.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
         let mut last_error = None;
         for url in &urls {
-            let client = redis::Client::open(*url)?;
+            let client = redis::Client::open(url.into_connection_info()?.set_tcp_settings(sockets()))?;
             match cluster_enabled(&client).await {
                 Ok(false) if urls.len() == 1 => return Ok(RedisTarget::Node(Box::new(client))),
                 Ok(false) => {
@@ -110,6 +111,7 @@ impl RedisTarget {
                 }
                 Ok(true) => {
                     let client = ClusterClient::builder(urls.iter().copied())
+                        .tcp_settings(sockets())
                         .connection_timeout(CONNECT_TIMEOUT)
                         .response_timeout(RESPONSE_TIMEOUT)
                         .retries(2)
@@ -234,6 +236,13 @@ fn parse_nodes(text: &str) -> Vec<NodeState> {
 }
 
 /// Asks one node whether cluster mode is on.
+/// Sockets that send at once (`TCP_NODELAY`, as sqlx sets for PostgreSQL):
+/// with Nagle's algorithm, a command written while an earlier one is
+/// unacknowledged waits for that ACK, up to the server's 40 ms delayed ACK.
+fn sockets() -> TcpSettings {
+    TcpSettings::default().set_nodelay(true)
+}
+
 async fn cluster_enabled(client: &redis::Client) -> RedisResult<bool> {
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
