@@ -146,7 +146,7 @@ async fn subscribe(State(api): State<Arc<Api>>, protocol: GraphQLProtocol, upgra
             let (mut sink, stream) = socket.split();
             let (accepted, caller) = tokio::sync::oneshot::channel::<u64>();
             let ended = socket_end(api.closing.clone(), api.init_timeout, caller);
-            let (goodbye, ended) = remember(ended);
+            let (mut goodbye, ended) = remember(ended);
             let verifier = api.verifier.clone();
             let slots = api.subscriptions_per_socket;
             let init = move |payload: serde_json::Value| async move {
@@ -165,8 +165,7 @@ async fn subscribe(State(api): State<Arc<Api>>, protocol: GraphQLProtocol, upgra
                 .on_connection_init(init)
                 .serve()
                 .await;
-            let goodbye = goodbye.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-            if let Some((code, reason)) = goodbye {
+            if let Ok((code, reason)) = goodbye.try_recv() {
                 let _ = sink
                     .send(Message::Close(Some(CloseFrame {
                         code,
@@ -207,18 +206,16 @@ async fn socket_end(
     }
 }
 
-/// `ended` as a future of `()` (for `take_until`) that leaves its goodbye
-/// in the returned slot.
+/// `ended` as a future of `()` (for `take_until`) that sends its goodbye
+/// to the returned receiver.
 fn remember(
     ended: impl Future<Output = Goodbye>,
-) -> (Arc<std::sync::Mutex<Option<Goodbye>>>, impl Future<Output = ()>) {
-    let slot = Arc::new(std::sync::Mutex::new(None));
-    let filled = slot.clone();
+) -> (tokio::sync::oneshot::Receiver<Goodbye>, impl Future<Output = ()>) {
+    let (say, goodbye) = tokio::sync::oneshot::channel();
     let ended = async move {
-        let goodbye = ended.await;
-        *filled.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(goodbye);
+        let _ = say.send(ended.await);
     };
-    (slot, ended)
+    (goodbye, ended)
 }
 
 async fn graphiql() -> impl IntoResponse {
