@@ -4,7 +4,8 @@
 
 use std::net::SocketAddr;
 
-use tokio::net::TcpListener;
+use axum::serve::ListenerExt;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::auth::{TokenSettings, Verifier};
 use crate::config::{Config, ServeConfig};
@@ -95,10 +96,12 @@ impl App {
                 let stop = async move {
                     let _ = closed.wait_for(|closed| *closed).await;
                 };
-                axum::serve(listener, router).with_graceful_shutdown(stop).await
+                axum::serve(listener.tap_io(send_at_once), router)
+                    .with_graceful_shutdown(stop)
+                    .await
             })
         });
-        let served = axum::serve(self.listener, self.router)
+        let served = axum::serve(self.listener.tap_io(send_at_once), self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         if let Some(ops) = ops {
@@ -114,6 +117,15 @@ impl App {
 }
 
 /// Binds `addr`; its actual address (port 0 picks one).
+/// Accepted sockets send at once (`TCP_NODELAY`): a response or a
+/// subscription message written while an earlier one is unacknowledged
+/// must not wait for the client's delayed ACK.
+fn send_at_once(socket: &mut TcpStream) {
+    if let Err(e) = socket.set_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY could not be set on an accepted socket");
+    }
+}
+
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
     let listen_error = |source| StartError::Listen { addr, source };
     let listener = TcpListener::bind(addr).await.map_err(listen_error)?;
