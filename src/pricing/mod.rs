@@ -124,27 +124,30 @@ impl Pricing {
         let txn = self.read_only().await?;
         let version = changes::version(&txn).await?;
         let campaigns = campaigns::states(&txn, None).await?;
-        // Each page is decoded and added on a blocking thread while the
-        // next is read.
+        // One blocking task decodes and adds each page while the next is
+        // read, and builds the version when the pages end.
         let current = self.snapshot();
-        let mut loading = off_the_workers(move || Ok(FullLoad::sharing(&current)));
+        let (pages, mut received) = tokio::sync::mpsc::channel::<promotions::Rows>(1);
+        let building = off_the_workers(move || {
+            let mut load = FullLoad::over(&current);
+            while let Some(page) = received.blocking_recv() {
+                page.decode()?.into_iter().for_each(|p| load.add(p));
+            }
+            Ok(load.finish(campaigns, version))
+        });
         let mut after = None;
         loop {
             let page = promotions::live_page(&txn, now, after, LOAD_BATCH as u64).await?;
             let last_page = page.len() < LOAD_BATCH;
             after = page.last_id()?;
-            let mut load = built(loading).await?;
-            loading = off_the_workers(move || {
-                page.decode()?.into_iter().for_each(|p| load.add(p));
-                Ok(load)
-            });
-            if last_page {
+            // A builder that stopped has an error for `built` to report.
+            if pages.send(page).await.is_err() || last_page {
                 break;
             }
         }
+        drop(pages);
         txn.commit().await?;
-        let load = built(loading).await?;
-        let next = built(off_the_workers(move || Ok(load.finish(campaigns, version)))).await?;
+        let next = built(building).await?;
         tracing::info!(promotions = next.len(), version, "pricing snapshot reloaded in full");
         self.swap(next);
         self.full_reloads.fetch_add(1, Ordering::Relaxed);

@@ -8,12 +8,12 @@
 //! shares everything, and a change copies only the nodes it touches. So a
 //! change to one promotion makes a new version at the cost of that
 //! promotion's index entries, while requests keep reading the version they
-//! hold. A full load ([`FullLoad`]) builds a version whole instead, each
-//! index once at the end. The usage counts of the promotions it holds are
+//! hold. A full load at start-up ([`FullLoad`]) builds each index once at
+//! the end instead. The usage counts of the promotions it holds are
 //! those of their last change: pricing reads live counts
 //! ([`crate::limits`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use uuid::Uuid;
@@ -46,7 +46,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// A snapshot of these promotions and campaigns, at version 0.
     pub fn new(promotions: impl IntoIterator<Item = Promotion>, campaigns: HashMap<Uuid, CampaignState>) -> Self {
-        let mut load = FullLoad::sharing(&Snapshot::default());
+        let mut load = FullLoad::over(&Snapshot::default());
         promotions.into_iter().for_each(|p| load.add(p));
         load.finish(campaigns, 0)
     }
@@ -179,69 +179,112 @@ impl Snapshot {
     }
 }
 
-/// A snapshot built whole from every live promotion (a full load), sharing
-/// each promotion equal to one of a current snapshot's. Its indexes are
-/// gathered in hash maps and made into B-trees once at the end: one tree
-/// insert per product, category or brand, not one look-up, copy and insert
-/// per promotion and key.
-pub struct FullLoad {
-    current: imbl::OrdMap<Uuid, Arc<Promotion>>,
-    promotions: imbl::OrdMap<Uuid, Arc<Promotion>>,
-    /// By product, category and brand (the order of [`Snapshot::indexes_mut`]).
-    keys: [HashMap<String, Vec<Uuid>>; 3],
-    untargeted: Vec<Uuid>,
+/// A snapshot built from every live promotion (a full load), two ways:
+/// - over a version held (a reload): each promotion is put in with
+///   [`Snapshot::upsert`], so an unchanged one costs a look-up and a
+///   comparison and stays shared, index entries included; those not seen
+///   are taken out at the end. A reload then holds little more than the
+///   version it replaces.
+/// - from nothing (start-up): the indexes are gathered in hash maps and
+///   made into B-trees once at the end, one tree insert per product,
+///   category or brand instead of a look-up, copy and insert per promotion
+///   and key.
+pub enum FullLoad {
+    Over {
+        next: Snapshot,
+        seen: HashSet<Uuid>,
+    },
+    Fresh {
+        promotions: imbl::OrdMap<Uuid, Arc<Promotion>>,
+        /// By product, category and brand (the order of [`Snapshot::indexes_mut`]).
+        keys: [HashMap<String, Vec<Uuid>>; 3],
+        untargeted: Vec<Uuid>,
+    },
 }
 
 impl FullLoad {
-    /// A load that shares what has not changed with `current`.
-    pub fn sharing(current: &Snapshot) -> Self {
-        FullLoad {
-            current: current.promotions.clone(),
-            promotions: imbl::OrdMap::new(),
-            keys: Default::default(),
-            untargeted: Vec::new(),
+    /// A load over `current` (fresh when it holds nothing).
+    pub fn over(current: &Snapshot) -> Self {
+        if current.is_empty() {
+            FullLoad::Fresh {
+                promotions: imbl::OrdMap::new(),
+                keys: Default::default(),
+                untargeted: Vec::new(),
+            }
+        } else {
+            FullLoad::Over {
+                next: current.clone(),
+                seen: HashSet::with_capacity(current.len()),
+            }
         }
     }
 
     /// Adds a live promotion (once each).
     pub fn add(&mut self, promotion: Promotion) {
-        let id = promotion.id;
-        let target = &promotion.definition.target;
-        if !target.is_targeted() {
-            self.untargeted.push(id);
-        }
-        let lists = [&target.product_ids, &target.category_ids, &target.brand_ids];
-        for (index, keys) in self.keys.iter_mut().zip(lists) {
-            for key in keys {
-                match index.get_mut(key.as_str()) {
-                    Some(ids) => ids.push(id),
-                    None => {
-                        index.insert(key.clone(), vec![id]);
+        match self {
+            FullLoad::Over { next, seen } => {
+                seen.insert(promotion.id);
+                next.upsert(promotion);
+            }
+            FullLoad::Fresh {
+                promotions,
+                keys,
+                untargeted,
+            } => {
+                let id = promotion.id;
+                let target = &promotion.definition.target;
+                if !target.is_targeted() {
+                    untargeted.push(id);
+                }
+                let lists = [&target.product_ids, &target.category_ids, &target.brand_ids];
+                for (index, keys) in keys.iter_mut().zip(lists) {
+                    for key in keys {
+                        match index.get_mut(key.as_str()) {
+                            Some(ids) => ids.push(id),
+                            None => {
+                                index.insert(key.clone(), vec![id]);
+                            }
+                        }
                     }
                 }
+                promotions.insert(id, Arc::new(promotion));
             }
         }
-        let promotion = match self.current.get(&id) {
-            Some(held) if **held == promotion => held.clone(),
-            _ => Arc::new(promotion),
-        };
-        self.promotions.insert(id, promotion);
     }
 
     /// The snapshot of what was added, with these campaigns, at `version`.
     pub fn finish(self, campaigns: HashMap<Uuid, CampaignState>, version: i64) -> Snapshot {
-        let [by_product, by_category, by_brand] = self
-            .keys
-            .map(|keys| keys.into_iter().map(|(key, ids)| (key, sorted(ids))).collect::<Index>());
-        Snapshot {
-            promotions: self.promotions,
-            campaigns: campaigns.into_iter().collect(),
-            by_product,
-            by_category,
-            by_brand,
-            untargeted: sorted(self.untargeted),
-            version,
-        }
+        let mut next = match self {
+            FullLoad::Over { mut next, seen } => {
+                let gone: Vec<Uuid> = next
+                    .promotions
+                    .keys()
+                    .filter(|id| !seen.contains(id))
+                    .copied()
+                    .collect();
+                gone.into_iter().for_each(|id| next.remove(id));
+                next
+            }
+            FullLoad::Fresh {
+                promotions,
+                keys,
+                untargeted,
+            } => {
+                let [by_product, by_category, by_brand] =
+                    keys.map(|keys| keys.into_iter().map(|(key, ids)| (key, sorted(ids))).collect::<Index>());
+                Snapshot {
+                    promotions,
+                    by_product,
+                    by_category,
+                    by_brand,
+                    untargeted: sorted(untargeted),
+                    ..Snapshot::default()
+                }
+            }
+        };
+        next.campaigns = campaigns.into_iter().collect();
+        next.version = version;
+        next
     }
 }
 
@@ -332,7 +375,7 @@ mod tests {
     #[test]
     fn a_reload_shares_what_did_not_change_and_drops_what_is_gone() {
         let current = Snapshot::new(some(), HashMap::new());
-        let mut load = FullLoad::sharing(&current);
+        let mut load = FullLoad::over(&current);
         // 1 is unchanged, 3 changed, 2, 4 and 5 are gone, 6 is new.
         load.add(promotion(1, &["a"], &[], 200));
         load.add(promotion(3, &["b"], &[], 150));
