@@ -116,7 +116,7 @@ impl Pricing {
     /// the database (so every promotion finds its campaign as of the same
     /// instant, and the pricing version says what is in), page by page: a
     /// promotion that did not change stays shared with the current version,
-    /// so a reload holds little more memory than the snapshot itself.
+    /// index entries included.
     #[tracing::instrument(skip_all)]
     pub async fn reload(&self) -> AppResult<()> {
         let _builder = self.builder.lock().await;

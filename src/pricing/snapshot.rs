@@ -183,8 +183,7 @@ impl Snapshot {
 /// - over a version held (a reload): each promotion is put in with
 ///   [`Snapshot::upsert`], so an unchanged one costs a look-up and a
 ///   comparison and stays shared, index entries included; those not seen
-///   are taken out at the end. A reload then holds little more than the
-///   version it replaces.
+///   are taken out at the end.
 /// - from nothing (start-up): the indexes are gathered in hash maps and
 ///   made into B-trees once at the end, one tree insert per product,
 ///   category or brand instead of a look-up, copy and insert per promotion
