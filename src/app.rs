@@ -116,7 +116,6 @@ impl App {
     }
 }
 
-/// Binds `addr`; its actual address (port 0 picks one).
 /// Accepted sockets send at once (`TCP_NODELAY`): a response or a
 /// subscription message written while an earlier one is unacknowledged
 /// must not wait for the client's delayed ACK.
@@ -126,6 +125,7 @@ fn send_at_once(socket: &mut TcpStream) {
     }
 }
 
+/// Binds `addr`; its actual address (port 0 picks one).
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
     let listen_error = |source| StartError::Listen { addr, source };
     let listener = TcpListener::bind(addr).await.map_err(listen_error)?;

@@ -235,7 +235,6 @@ fn parse_nodes(text: &str) -> Vec<NodeState> {
         .collect()
 }
 
-/// Asks one node whether cluster mode is on.
 /// Sockets that send at once (`TCP_NODELAY`, as sqlx sets for PostgreSQL):
 /// with Nagle's algorithm, a command written while an earlier one is
 /// unacknowledged waits for that ACK, up to the server's 40 ms delayed ACK.
@@ -243,6 +242,7 @@ fn sockets() -> TcpSettings {
     TcpSettings::default().set_nodelay(true)
 }
 
+/// Asks one node whether cluster mode is on.
 async fn cluster_enabled(client: &redis::Client) -> RedisResult<bool> {
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))

@@ -171,12 +171,19 @@ impl Snapshot {
     }
 
     fn indexes_mut<'a>(&'a mut self, target: &'a Target) -> [(&'a mut Index, &'a [String]); 3] {
+        let [products, categories, brands] = index_keys(target);
         [
-            (&mut self.by_product, &target.product_ids),
-            (&mut self.by_category, &target.category_ids),
-            (&mut self.by_brand, &target.brand_ids),
+            (&mut self.by_product, products),
+            (&mut self.by_category, categories),
+            (&mut self.by_brand, brands),
         ]
     }
+}
+
+/// The keys a target sits under in the product, category and brand
+/// indexes, in that order.
+fn index_keys(target: &Target) -> [&[String]; 3] {
+    [&target.product_ids, &target.category_ids, &target.brand_ids]
 }
 
 /// A snapshot built from every live promotion (a full load), two ways:
@@ -195,7 +202,7 @@ pub enum FullLoad {
     },
     Fresh {
         promotions: imbl::OrdMap<Uuid, Arc<Promotion>>,
-        /// By product, category and brand (the order of [`Snapshot::indexes_mut`]).
+        /// By product, category and brand (the order of [`index_keys`]).
         keys: [HashMap<String, Vec<Uuid>>; 3],
         untargeted: Vec<Uuid>,
     },
@@ -235,8 +242,7 @@ impl FullLoad {
                 if !target.is_targeted() {
                     untargeted.push(id);
                 }
-                let lists = [&target.product_ids, &target.category_ids, &target.brand_ids];
-                for (index, keys) in keys.iter_mut().zip(lists) {
+                for (index, keys) in keys.iter_mut().zip(index_keys(target)) {
                     for key in keys {
                         match index.get_mut(key.as_str()) {
                             Some(ids) => ids.push(id),
@@ -296,7 +302,7 @@ fn sorted(mut ids: Vec<Uuid>) -> Ids {
 
 /// Whether two targets sit under the same index entries.
 fn same_index_keys(a: &Target, b: &Target) -> bool {
-    a.product_ids == b.product_ids && a.category_ids == b.category_ids && a.brand_ids == b.brand_ids
+    index_keys(a) == index_keys(b)
 }
 
 /// `ids` with `id` (kept sorted).

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Select,
+    QueryOrder, QuerySelect, Select,
 };
 use uuid::Uuid;
 
@@ -216,8 +216,7 @@ pub async fn live_page(
     if let Some(after) = after {
         select = select.filter(promotion::Column::Id.gt(after));
     }
-    let select = select.order_by_asc(promotion::Column::Id).limit(limit);
-    let rows = db.query_all_raw(select.build(db.get_database_backend())).await?;
+    let rows = raw_rows(db, select.order_by_asc(promotion::Column::Id).limit(limit)).await?;
     read_page_children(db, rows, after).await
 }
 
@@ -235,8 +234,7 @@ fn live(now: DateTime<Utc>) -> Select<promotion::Entity> {
 
 /// The rows `select` finds, read with [`model_of`] (the snapshot's reads).
 async fn read_models(db: &impl ConnectionTrait, select: Select<promotion::Entity>) -> AppResult<Vec<promotion::Model>> {
-    let rows = db.query_all_raw(select.build(db.get_database_backend())).await?;
-    rows.iter().map(model_of).collect()
+    raw_rows(db, select).await?.iter().map(model_of).collect()
 }
 
 /// The ids of the promotions of these campaigns.

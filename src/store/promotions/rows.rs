@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::SimpleExpr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryResult, QueryTrait,
+    Select,
 };
 use uuid::Uuid;
 
@@ -214,6 +215,7 @@ impl Rows {
 }
 
 /// Target and tier rows as PostgreSQL answered.
+#[derive(Default)]
 pub(super) struct Children {
     targets: Vec<QueryResult>,
     tiers: Vec<QueryResult>,
@@ -299,10 +301,7 @@ pub(super) async fn read_page_children(
     let Some(last) = rows.last().map(id_of).transpose()? else {
         return Ok(Rows {
             rows,
-            children: Children {
-                targets: Vec::new(),
-                tiers: Vec::new(),
-            },
+            children: Children::default(),
         });
     };
     let first = after.unwrap_or(Uuid::nil());
@@ -312,12 +311,20 @@ pub(super) async fn read_page_children(
 }
 
 async fn read_children(db: &impl ConnectionTrait, targets: SimpleExpr, tiers: SimpleExpr) -> AppResult<Children> {
-    let backend = db.get_database_backend();
     let (targets, tiers) = tokio::try_join!(
-        db.query_all_raw(promotion_target::Entity::find().filter(targets).build(backend)),
-        db.query_all_raw(promotion_tier::Entity::find().filter(tiers).build(backend)),
+        raw_rows(db, promotion_target::Entity::find().filter(targets)),
+        raw_rows(db, promotion_tier::Entity::find().filter(tiers)),
     )?;
     Ok(Children { targets, tiers })
+}
+
+/// The rows `select` finds, as PostgreSQL answered (converted later, where
+/// the caller wants the CPU spent).
+pub(super) async fn raw_rows<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    select: Select<E>,
+) -> AppResult<Vec<QueryResult>> {
+    Ok(db.query_all_raw(select.build(db.get_database_backend())).await?)
 }
 
 fn decode_with(rows: Vec<promotion::Model>, children: Children) -> AppResult<Vec<Promotion>> {
