@@ -11,7 +11,6 @@ mod rows;
 
 pub use filter::PromotionFilter;
 use filter::*;
-pub use rows::Rows;
 use rows::*;
 
 use chrono::{DateTime, Utc};
@@ -203,21 +202,20 @@ const LIVE: &str = "active AND (ends_at IS NULL OR ends_at > $1) AND NOT EXISTS 
      (SELECT 1 FROM campaigns WHERE campaigns.id = promotions.campaign_id AND campaigns.status = 'ENDED')";
 
 /// The live promotions at `now` (see [`LIVE`]) after the id `after`, at most
-/// `limit`, in id order, read but not decoded: the pricing snapshot's full
-/// load, page by page.
+/// `limit`, in id order: the pricing snapshot's full load, page by page.
 #[tracing::instrument(skip_all)]
 pub async fn live_page(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
     after: Option<Uuid>,
     limit: u64,
-) -> AppResult<Rows> {
+) -> AppResult<Vec<Promotion>> {
     let mut select = live(now);
     if let Some(after) = after {
         select = select.filter(promotion::Column::Id.gt(after));
     }
     let rows = raw_rows(db, select.order_by_asc(promotion::Column::Id).limit(limit)).await?;
-    read_page_children(db, rows, after).await
+    decode_page(db, rows, after).await
 }
 
 /// Those of `ids` that are live at `now`; the others are not (or are gone).

@@ -60,7 +60,7 @@ pub(super) fn to_row(id: Uuid, def: &PromotionDefinition, now: DateTime<Utc>) ->
         currency: Set(def.currency.clone()),
         total_usage_limit: Set(def.total_usage_limit),
         usage_limit_per_customer: Set(def.usage_limit_per_customer),
-        customer_segments: Set(def.customer_segments.clone()),
+        customer_segments: Set(def.customer_segments.to_vec()),
         targeted: Set(def.target.is_targeted()),
         min_rating: Set(def.target.min_rating),
         min_subtotal: Set(c.min_subtotal),
@@ -183,40 +183,8 @@ pub(super) fn decode_scope(id: Uuid, code: &str) -> AppResult<Scope> {
     }
 }
 
-/// Promotion rows with their target and tier rows as PostgreSQL answered,
-/// not converted yet: converting and decoding is CPU work the caller may
-/// want done elsewhere.
-pub struct Rows {
-    rows: Vec<QueryResult>,
-    children: Children,
-}
-
-impl Rows {
-    /// How many promotions.
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
-    /// The id of the last promotion.
-    pub fn last_id(&self) -> AppResult<Option<Uuid>> {
-        self.rows.last().map(id_of).transpose()
-    }
-
-    /// The promotions (an error names a row that breaks a rule).
-    pub fn decode(self) -> AppResult<Vec<Promotion>> {
-        let rows = self.rows.iter().map(model_of).collect::<AppResult<_>>()?;
-        decode_with(rows, self.children)
-    }
-}
-
 /// Target and tier rows as PostgreSQL answered.
-#[derive(Default)]
-pub(super) struct Children {
+struct Children {
     targets: Vec<QueryResult>,
     tiers: Vec<QueryResult>,
 }
@@ -290,24 +258,22 @@ pub(super) async fn decode_rows(db: &impl ConnectionTrait, rows: Vec<promotion::
     decode_with(rows, children)
 }
 
-/// Reads the targets and tiers of a page of rows in id order after `after`
-/// in two range scans (cheaper than a list of thousands of ids; those of
-/// promotions not in the page are dropped when decoding).
-pub(super) async fn read_page_children(
+/// Decodes a page of rows in id order after `after`, reading their targets
+/// and tiers in two range scans (cheaper than a list of thousands of ids;
+/// those of promotions not in the page are dropped when decoding).
+pub(super) async fn decode_page(
     db: &impl ConnectionTrait,
     rows: Vec<QueryResult>,
     after: Option<Uuid>,
-) -> AppResult<Rows> {
+) -> AppResult<Vec<Promotion>> {
     let Some(last) = rows.last().map(id_of).transpose()? else {
-        return Ok(Rows {
-            rows,
-            children: Children::default(),
-        });
+        return Ok(Vec::new());
     };
     let first = after.unwrap_or(Uuid::nil());
     let targets = promotion_target::Column::PromotionId.between(first, last);
     let children = read_children(db, targets, promotion_tier::Column::PromotionId.between(first, last)).await?;
-    Ok(Rows { rows, children })
+    let rows = rows.iter().map(model_of).collect::<AppResult<_>>()?;
+    decode_with(rows, children)
 }
 
 async fn read_children(db: &impl ConnectionTrait, targets: SimpleExpr, tiers: SimpleExpr) -> AppResult<Children> {
@@ -318,8 +284,8 @@ async fn read_children(db: &impl ConnectionTrait, targets: SimpleExpr, tiers: Si
     Ok(Children { targets, tiers })
 }
 
-/// The rows `select` finds, as PostgreSQL answered (converted later, where
-/// the caller wants the CPU spent).
+/// The rows `select` finds, as PostgreSQL answered (for [`model_of`] and
+/// the children's conversion).
 pub(super) async fn raw_rows<E: EntityTrait>(
     db: &impl ConnectionTrait,
     select: Select<E>,
