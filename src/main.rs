@@ -17,6 +17,29 @@ use promotions::{demo, graphql, telemetry};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// How long mimalloc keeps freed memory before it gives it back to the
+/// system. Its default, 1000 ms, kept what a load of the snapshot freed:
+/// at 100,000 promotions the start-up peaked at 1.15x the steady resident
+/// memory and a reload at 1.24x, and the steady memory itself held 6 MB
+/// more; at 10 ms (mimalloc 2's default), 1.03x and 1.11x. Set
+/// `MIMALLOC_PURGE_DELAY` to choose another.
+const PURGE_DELAY_MS: std::ffi::c_long = 10;
+
+/// `mi_option_purge_delay`, which libmimalloc-sys does not name: its place
+/// in mimalloc 3's `mi_option_t` (a test checks it holds the default, 1000).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Sets [`PURGE_DELAY_MS`] unless the environment chose one. Called before
+/// any other thread starts (mimalloc's options are not set thread-safely).
+#[allow(unsafe_code)]
+fn set_purge_delay() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: sets an integer option of the allocator; no other thread
+        // runs yet, and mimalloc reads the option on each purge.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "promotions",
@@ -82,8 +105,15 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::FAILURE
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    set_purge_delay();
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(cli()),
+        Err(e) => fail(format!("cannot start the async runtime: {e}")),
+    }
+}
+
+async fn cli() -> ExitCode {
     promotions::telemetry::install_tls_provider();
     let cli = Cli::parse();
     match &cli.command {
@@ -175,5 +205,18 @@ async fn run(command: Command) -> ExitCode {
             }
         }
         Command::PrintSchema | Command::Token { .. } => unreachable!("handled before logging starts"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(unsafe_code)]
+    fn the_purge_delay_option_is_where_mimalloc_keeps_it() {
+        // SAFETY: reads an integer option; this test's thread sets none.
+        let default = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(default, 1000, "mimalloc 3's default purge delay");
     }
 }
