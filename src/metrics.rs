@@ -5,7 +5,8 @@
 //! errors by code, and those served by a compiled plan), redemptions (by
 //! operation and outcome) and their rejections (by reason), Redis script
 //! latency (by script), and the workers' runs ([`crate::workers`]). Read
-//! when scraped: the outbox (events by status, age of the oldest pending),
+//! when scraped: the pricing snapshot (promotions, version, full reloads),
+//! the outbox (events by status, age of the oldest pending),
 //! the PostgreSQL pool and the Redis connection (one multiplexed
 //! connection: up and round trip).
 //!
@@ -19,7 +20,8 @@ use std::time::Duration;
 
 use prometheus::core::Collector;
 use prometheus::{
-    Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, exponential_buckets,
+    Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    exponential_buckets,
 };
 
 /// Most distinct GraphQL operation names kept as label values.
@@ -38,6 +40,9 @@ pub struct Metrics {
     redemptions: IntCounterVec,
     rejections: IntCounterVec,
     redis_scripts: HistogramVec,
+    snapshot_promotions: IntGauge,
+    snapshot_version: IntGauge,
+    snapshot_full_reloads: IntCounter,
     outbox_events: IntGaugeVec,
     outbox_oldest_pending: Gauge,
     db_connections: IntGaugeVec,
@@ -144,6 +149,30 @@ impl Metrics {
                 "Latency of the usage-limit Lua scripts by script and result (ok, error)",
                 &["script", "result"],
                 latency_buckets(),
+            ),
+            snapshot_promotions: register(
+                &registry,
+                IntGauge::new(
+                    "pricing_snapshot_promotions",
+                    "Promotions in this replica's pricing snapshot",
+                )
+                .expect("a valid metric definition"),
+            ),
+            snapshot_version: register(
+                &registry,
+                IntGauge::new(
+                    "pricing_snapshot_version",
+                    "The pricing version this replica's snapshot reflects",
+                )
+                .expect("a valid metric definition"),
+            ),
+            snapshot_full_reloads: register(
+                &registry,
+                IntCounter::new(
+                    "pricing_snapshot_full_reloads_total",
+                    "Full reloads of the pricing snapshot (start-up, missed or unreadable notifications)",
+                )
+                .expect("a valid metric definition"),
             ),
             outbox_events: register(
                 &registry,
@@ -269,6 +298,16 @@ impl Metrics {
         self.redis_scripts
             .with_label_values(&[script, if ok { "ok" } else { "error" }])
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Sets the snapshot's metrics: its size, version and the full reloads
+    /// so far (a count kept by the snapshot's owner).
+    pub fn snapshot(&self, promotions: usize, version: i64, full_reloads: u64) {
+        self.snapshot_promotions
+            .set(i64::try_from(promotions).unwrap_or(i64::MAX));
+        self.snapshot_version.set(version);
+        self.snapshot_full_reloads
+            .inc_by(full_reloads.saturating_sub(self.snapshot_full_reloads.get()));
     }
 
     /// Sets the outbox gauges from a scrape-time count.

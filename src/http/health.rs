@@ -161,8 +161,13 @@ async fn ping_redis(state: &AppState) -> redis::RedisResult<String> {
     redis::cmd("PING").query_async(&mut state.redis.clone()).await
 }
 
-/// Reads the outbox backlog, the pool's use and Redis' health into their gauges.
+/// Reads the pricing snapshot, the outbox backlog, the pool's use and
+/// Redis' health into their metrics.
 async fn refresh_gauges(state: &AppState) -> Result<(), sea_orm::DbErr> {
+    let snapshot = state.pricing.snapshot();
+    state
+        .metrics
+        .snapshot(snapshot.len(), snapshot.version(), state.pricing.full_reloads());
     let pool = state.db.get_postgres_connection_pool();
     state
         .metrics

@@ -183,7 +183,7 @@ impl Snapshot {
 /// The keys a target sits under in the product, category and brand
 /// indexes, in that order.
 fn index_keys(target: &Target) -> [&[String]; 3] {
-    [&target.product_ids, &target.category_ids, &target.brand_ids]
+    [&target.product_ids[..], &target.category_ids[..], &target.brand_ids[..]]
 }
 
 /// A snapshot built from every live promotion (a full load), two ways:

@@ -148,6 +148,13 @@ async fn metrics_count_requests_operations_redemptions_scripts_outbox_and_pools(
     );
     assert!(expect("worker_runs_total", &[("worker", "outbox-relay")]) >= 1.0);
     assert_eq!(expect("worker_running", &[("worker", "housekeeping")]), 1.0);
+    // The apply above was priced by a snapshot holding its promotion.
+    assert!(expect("pricing_snapshot_promotions", &[]) >= 1.0);
+    assert!(expect("pricing_snapshot_version", &[]) >= 1.0);
+    assert!(
+        expect("pricing_snapshot_full_reloads_total", &[]) >= 1.0,
+        "the start-up load"
+    );
     expect("outbox_events", &[("status", "PENDING")]);
     assert_eq!(expect("outbox_events", &[("status", "DEAD")]), 0.0);
     expect("outbox_oldest_pending_age_seconds", &[]);

@@ -813,10 +813,10 @@ fn a_promotion_that_requires_a_coupon_applies_with_it_and_names_it() {
 #[test]
 fn eligibility_uses_products_categories_brands_exclusions_and_rating() {
     let target = Target {
-        product_ids: vec!["p1".into()],
-        category_ids: vec!["shoes".into()],
-        brand_ids: vec!["acme".into()],
-        exclude_product_ids: vec!["p9".into()],
+        product_ids: Box::new(["p1".into()]),
+        category_ids: Box::new(["shoes".into()]),
+        brand_ids: Box::new(["acme".into()]),
+        exclude_product_ids: Box::new(["p9".into()]),
         min_rating: None,
     };
     let mk = |product: &str, categories: &[&str], brand: Option<&str>, rating: Option<f64>| CartLine {

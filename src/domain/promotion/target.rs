@@ -6,15 +6,18 @@ use serde::Serialize;
 use crate::domain::validation::{self as v, Invalid, path};
 
 /// Which cart lines a promotion may discount (see the contract's `Target`).
+/// Its lists are sets, sorted (the engine binary-searches them), boxed: a
+/// snapshot holds one target per promotion, and a boxed slice is a third
+/// smaller than a vector.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Target {
     /// Include lists: a line matches when all are empty or it is in any.
-    pub product_ids: Vec<String>,
-    pub category_ids: Vec<String>,
-    pub brand_ids: Vec<String>,
+    pub product_ids: Box<[String]>,
+    pub category_ids: Box<[String]>,
+    pub brand_ids: Box<[String]>,
     /// Never eligible, whatever the include lists say.
-    pub exclude_product_ids: Vec<String>,
+    pub exclude_product_ids: Box<[String]>,
     /// Review-based: lines rated at least this (a line without rating is not eligible).
     pub min_rating: Option<f64>,
 }
@@ -43,7 +46,7 @@ impl TargetDraft {
         let set = |name: &str, values: &[String]| {
             v::identifiers(&path(field, name), values).map(|mut ids| {
                 ids.sort();
-                ids
+                ids.into_boxed_slice()
             })
         };
         Ok(Target {

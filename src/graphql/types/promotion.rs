@@ -181,10 +181,10 @@ pub struct Target {
 impl From<&domain::Target> for Target {
     fn from(t: &domain::Target) -> Self {
         Self {
-            product_ids: t.product_ids.clone(),
-            category_ids: t.category_ids.clone(),
-            brand_ids: t.brand_ids.clone(),
-            exclude_product_ids: t.exclude_product_ids.clone(),
+            product_ids: t.product_ids.to_vec(),
+            category_ids: t.category_ids.to_vec(),
+            brand_ids: t.brand_ids.to_vec(),
+            exclude_product_ids: t.exclude_product_ids.to_vec(),
             min_rating: t.min_rating,
         }
     }
