@@ -22,7 +22,8 @@
 //! - `checkout`: every query but `outboxEvents` and coupon code listings,
 //!   plus `applyPromotions` and `releaseRedemption` of its own orders; no
 //!   subscriptions;
-//! - `viewer`: every query (no code listings) and the subscriptions.
+//! - `viewer`: every query (no code listings; the codes in `outboxEvents`
+//!   payloads read `<redacted>`) and the subscriptions.
 //!
 //! A missing, malformed, expired, not-yet-valid or foreign token is
 //! UNAUTHENTICATED; a valid token whose role may not use a root field is
@@ -93,6 +94,12 @@ impl Caller {
     /// Whether this caller acts on every client's orders (admin), or only on
     /// its own subject's.
     pub fn sees_every_order(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether coupon codes are shown to this caller where it did not name
+    /// them (listings, events): admins only, codes are bearer secrets.
+    pub fn sees_coupon_codes(&self) -> bool {
         self.role == Role::Admin
     }
 }

@@ -18,6 +18,35 @@ use uuid::Uuid;
 /// The envelope's version.
 pub const VERSION: u32 = 1;
 
+/// What a coupon code reads as to a caller who may not see it (no code
+/// holds `<`).
+pub const REDACTED_CODE: &str = "<redacted>";
+
+/// `payload` with every coupon code in it replaced by [`REDACTED_CODE`]:
+/// the `code` of a coupon event and of a coupon's expiry, the `couponCode`
+/// of each promotion of a redemption (codes are bearer secrets, listed to
+/// admins only). A code that is null stays null.
+pub fn without_coupon_codes(mut payload: serde_json::Value) -> serde_json::Value {
+    redact_codes(&mut payload);
+    payload
+}
+
+fn redact_codes(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => {
+            for (key, field) in fields.iter_mut() {
+                match field {
+                    Value::String(code) if key == "code" || key == "couponCode" => *code = REDACTED_CODE.to_owned(),
+                    _ => redact_codes(field),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_codes),
+        _ => {}
+    }
+}
+
 /// What an event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Aggregate {
@@ -246,5 +275,49 @@ mod tests {
             assert!(t.name().starts_with(t.aggregate().as_str()), "{}", t.name());
         }
         assert_eq!(EventType::parse("redemption.unknown"), None);
+    }
+
+    #[test]
+    fn coupon_codes_are_redacted_and_nothing_else_changes() {
+        let redemption = serde_json::to_value(RedemptionCreated {
+            order_id: "order-1".into(),
+            customer_id: Some("code".into()),
+            currency: "EUR".into(),
+            discount_total: 300,
+            promotions: vec![
+                RedeemedPromotion {
+                    promotion_id: Uuid::nil(),
+                    campaign_id: None,
+                    coupon_code: Some("SAVE-10".into()),
+                    amount: 100,
+                },
+                RedeemedPromotion {
+                    promotion_id: Uuid::max(),
+                    campaign_id: None,
+                    coupon_code: None,
+                    amount: 200,
+                },
+            ],
+        })
+        .unwrap();
+        let mut expected = redemption.clone();
+        expected["promotions"][0]["couponCode"] = REDACTED_CODE.into();
+        assert_eq!(without_coupon_codes(redemption), expected);
+
+        let expiry = serde_json::to_value(Expiry {
+            id: Uuid::nil(),
+            name: None,
+            code: Some("SUMMER".into()),
+            promotion_id: Some(Uuid::max()),
+            status: None,
+            ends_at: None,
+            expires_at: None,
+        })
+        .unwrap();
+        assert_eq!(without_coupon_codes(expiry.clone())["code"], REDACTED_CODE);
+        assert_eq!(
+            without_coupon_codes(expiry.clone())["promotionId"],
+            expiry["promotionId"]
+        );
     }
 }

@@ -798,3 +798,60 @@ async fn an_order_belongs_to_the_client_that_placed_it() {
     let owner = rows(&app, "SELECT client_subject FROM redemptions WHERE order_id = 'o-a'").await;
     assert_eq!(owner[0].try_get::<String>("", "client_subject").unwrap(), "shop-a");
 }
+
+#[tokio::test]
+async fn coupon_codes_in_outbox_events_are_shown_to_admins_only() {
+    let app = spawn_app().await;
+    let promotion = app
+        .create_promotion(promotion_input(json!({ "requiresCoupon": true })))
+        .await;
+    let code = app
+        .create_coupon(json!({ "promotionId": promotion, "code": "SECRET-77" }))
+        .await;
+    let cart = json!({
+        "currency": "EUR", "couponCodes": [code],
+        "lines": [{ "id": "l1", "productId": "p", "quantity": 1, "unitPrice": 10_000 }]
+    });
+    app.wait_until_priced(&cart, 1_000).await;
+    let applied = app
+        .data(
+            "mutation($i: ApplyPromotionsInput!) { applyPromotions(input: $i) { applied { couponCode } } }",
+            json!({ "i": { "orderId": "o-secret", "cart": cart } }),
+        )
+        .await;
+    assert_eq!(applied["applyPromotions"]["applied"][0]["couponCode"], "SECRET-77");
+    let query = "{ outboxEvents(first: 50) { nodes { eventType payload } } }";
+    let payloads = |body: &Value| -> Vec<(String, String)> {
+        body["data"]["outboxEvents"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                (
+                    n["eventType"].as_str().unwrap().to_owned(),
+                    n["payload"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let (_, admin) = post(&app, Some(&token(Role::Admin)), query, json!({})).await;
+    let (_, viewer) = post(&app, Some(&token(Role::Viewer)), query, json!({})).await;
+    let (admin, viewer) = (payloads(&admin), payloads(&viewer));
+    for kind in ["coupon.created", "redemption.created"] {
+        let shown = admin.iter().find(|(t, _)| t == kind).expect(kind);
+        assert!(shown.1.contains("SECRET-77"), "an admin reads the code in {kind}");
+    }
+    assert_eq!(admin.len(), viewer.len());
+    for ((kind, admin), (_, viewer)) in admin.iter().zip(&viewer) {
+        assert!(!viewer.contains("SECRET-77"), "{kind}: {viewer}");
+        let (admin, viewer): (Value, Value) = (
+            serde_json::from_str(admin).unwrap(),
+            serde_json::from_str(viewer).unwrap(),
+        );
+        assert_eq!(
+            promotions::outbox::events::without_coupon_codes(admin),
+            viewer,
+            "{kind}: the codes, and nothing else, are redacted"
+        );
+    }
+}

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::common::{Conn, connection, page_request, parse_id};
 use super::promotion::PromotionObject;
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 use crate::domain::code_pattern::BatchDraft;
 use crate::domain::coupon::{self as domain, CouponDraft, TermsUpdate, Update};
 use crate::error::AppError;
@@ -58,10 +58,8 @@ impl CouponObject {
     /// Upper-case; matched case-insensitively. In listings (a promotion's
     /// or a batch's coupons) admins only: FORBIDDEN for other roles.
     async fn code(&self, ctx: &Context<'_>) -> Result<&str> {
-        let admin = ctx
-            .data_opt::<Caller>()
-            .is_some_and(|caller| caller.role == Role::Admin);
-        if self.code_known || admin {
+        let listed_to_caller = ctx.data_opt::<Caller>().is_some_and(Caller::sees_coupon_codes);
+        if self.code_known || listed_to_caller {
             return Ok(&self.coupon.definition.code);
         }
         Err(AppError::Forbidden(

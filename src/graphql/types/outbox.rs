@@ -1,8 +1,10 @@
 //! `OutboxEvent`, for operators watching the relay.
 
-use async_graphql::{Enum, ID, Object};
+use async_graphql::{Context, Enum, ID, Object};
 use chrono::{DateTime, Utc};
 
+use crate::auth::Caller;
+use crate::outbox::events;
 use crate::store::outbox::OutboxEvent;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +32,15 @@ impl OutboxEventObject {
     async fn event_type(&self) -> &str {
         &self.0.event_type
     }
-    /// The event's JSON payload as text.
-    async fn payload(&self) -> String {
-        self.0.payload.to_string()
+    /// The event's JSON payload as text. Coupon codes in it (a coupon
+    /// event's `code`, a redemption's `couponCode`s) are shown to admins
+    /// only; other roles read `<redacted>`.
+    async fn payload(&self, ctx: &Context<'_>) -> String {
+        if ctx.data_opt::<Caller>().is_some_and(Caller::sees_coupon_codes) {
+            self.0.payload.to_string()
+        } else {
+            events::without_coupon_codes(self.0.payload.clone()).to_string()
+        }
     }
     async fn status(&self) -> OutboxStatus {
         self.0.status.into()
