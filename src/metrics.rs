@@ -43,6 +43,9 @@ pub struct Metrics {
     snapshot_promotions: IntGauge,
     snapshot_version: IntGauge,
     snapshot_full_reloads: IntCounter,
+    /// Held while `snapshot_full_reloads` catches up with the count (two
+    /// scrapes at once would each add the difference).
+    snapshot_full_reloads_catching_up: Mutex<()>,
     outbox_events: IntGaugeVec,
     outbox_oldest_pending: Gauge,
     db_connections: IntGaugeVec,
@@ -174,6 +177,7 @@ impl Metrics {
                 )
                 .expect("a valid metric definition"),
             ),
+            snapshot_full_reloads_catching_up: Mutex::new(()),
             outbox_events: register(
                 &registry,
                 IntGaugeVec::new(
@@ -306,6 +310,10 @@ impl Metrics {
         self.snapshot_promotions
             .set(i64::try_from(promotions).unwrap_or(i64::MAX));
         self.snapshot_version.set(version);
+        let _alone = self
+            .snapshot_full_reloads_catching_up
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         self.snapshot_full_reloads
             .inc_by(full_reloads.saturating_sub(self.snapshot_full_reloads.get()));
     }
@@ -344,5 +352,23 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_full_reload_counter_follows_the_count_however_many_scrapes_run_at_once() {
+        let metrics = Metrics::new();
+        std::thread::scope(|threads| {
+            for _ in 0..8 {
+                threads.spawn(|| (1..=50).for_each(|reloads| metrics.snapshot(10, 3, reloads)));
+            }
+        });
+        assert_eq!(metrics.snapshot_full_reloads.get(), 50);
+        metrics.snapshot(10, 3, 50);
+        assert_eq!(metrics.snapshot_full_reloads.get(), 50);
     }
 }
