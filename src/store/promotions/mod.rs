@@ -214,7 +214,7 @@ pub async fn live_page(
     if let Some(after) = after {
         select = select.filter(promotion::Column::Id.gt(after));
     }
-    let rows = raw_rows(db, select.order_by_asc(promotion::Column::Id).limit(limit)).await?;
+    let rows = read_models(db, select.order_by_asc(promotion::Column::Id).limit(limit)).await?;
     decode_page(db, rows, after).await
 }
 

@@ -189,10 +189,6 @@ struct Children {
     tiers: Vec<QueryResult>,
 }
 
-fn id_of(row: &QueryResult) -> AppResult<Uuid> {
-    Ok(row.try_get("", "id")?)
-}
-
 /// A `promotions` row from PostgreSQL's answer as it came, by column name:
 /// for the snapshot's reads (a full load reads every row), where SeaORM's
 /// conversion (which formats an error for each NULL column, then drops it)
@@ -263,16 +259,15 @@ pub(super) async fn decode_rows(db: &impl ConnectionTrait, rows: Vec<promotion::
 /// those of promotions not in the page are dropped when decoding).
 pub(super) async fn decode_page(
     db: &impl ConnectionTrait,
-    rows: Vec<QueryResult>,
+    rows: Vec<promotion::Model>,
     after: Option<Uuid>,
 ) -> AppResult<Vec<Promotion>> {
-    let Some(last) = rows.last().map(id_of).transpose()? else {
+    let Some(last) = rows.last().map(|row| row.id) else {
         return Ok(Vec::new());
     };
     let first = after.unwrap_or(Uuid::nil());
     let targets = promotion_target::Column::PromotionId.between(first, last);
     let children = read_children(db, targets, promotion_tier::Column::PromotionId.between(first, last)).await?;
-    let rows = rows.iter().map(model_of).collect::<AppResult<_>>()?;
     decode_with(rows, children)
 }
 
